@@ -1,0 +1,191 @@
+//! Plausibility checks on a [`Sample`]. Each failure names the field and the reason.
+
+use crate::sample::{Corners, Sample};
+use serde::Serialize;
+
+/// Why one field of one point was refused.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Rejection {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Rejection {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+fn range(out: &mut Vec<Rejection>, field: &str, v: Option<f64>, lo: f64, hi: f64, unit: &str) {
+    if let Some(x) = v {
+        if !x.is_finite() {
+            out.push(Rejection::new(field, format!("{x} is not a finite number")));
+        } else if x < lo || x > hi {
+            out.push(Rejection::new(
+                field,
+                format!("{x} is outside the plausible range {lo}..={hi} {unit}"),
+            ));
+        }
+    }
+}
+
+fn min(out: &mut Vec<Rejection>, field: &str, v: Option<f64>, lo: f64, unit: &str) {
+    range(out, field, v, lo, f64::MAX, unit);
+    if let Some(last) = out.last_mut() {
+        if last.field == field && last.reason.contains("outside") {
+            last.reason = format!("{} must be >= {lo} {unit}", v.unwrap_or(f64::NAN));
+        }
+    }
+}
+
+fn corners(out: &mut Vec<Rejection>, field: &str, v: Option<Corners<f64>>, lo: f64, hi: f64) {
+    if let Some(c) = v {
+        for (name, x) in [("fl", c.fl), ("fr", c.fr), ("rl", c.rl), ("rr", c.rr)] {
+            range(out, &format!("{field}.{name}"), Some(x), lo, hi, "");
+        }
+    }
+}
+
+/// Checks a sample against the plausible ranges. An empty vector means valid.
+///
+/// Ranges: speed 0-500 km/h, |accx|,|accy| <= 6 g, brake pressures >= 0 bar, rpm 0-20000,
+/// gear -1..=10, lap 0..=9999, lap distance >= 0 m, throttle and brake 0-100 %, latitude
+/// ±90°, longitude ±180°, tyre wear 0-100 %; every number finite; session and car ids present.
+pub fn validate(s: &Sample) -> Vec<Rejection> {
+    let mut out = Vec::new();
+    if s.session_id.trim().is_empty() {
+        out.push(Rejection::new(
+            "session",
+            "missing: give a session id or a track name",
+        ));
+    }
+    if s.car_id.trim().is_empty() {
+        out.push(Rejection::new(
+            "chassis",
+            "missing: give a car id (chassis or car_id)",
+        ));
+    }
+    if !s.t_s.is_finite() {
+        out.push(Rejection::new("t_s", "not a finite number"));
+    } else if s.t_s < 0.0 {
+        out.push(Rejection::new("t_s", format!("{} must be >= 0 s", s.t_s)));
+    }
+    if let Some(lap) = s.lap {
+        if lap > 9999 {
+            out.push(Rejection::new(
+                "lap",
+                format!("{lap} is outside the plausible range 0..=9999"),
+            ));
+        }
+    }
+    min(&mut out, "lap_dist_m", s.lap_dist_m, 0.0, "m");
+    range(&mut out, "speed_kmh", s.speed_kmh, 0.0, 500.0, "km/h");
+    range(&mut out, "accx_g", s.accx_g, -6.0, 6.0, "g");
+    range(&mut out, "accy_g", s.accy_g, -6.0, 6.0, "g");
+    min(&mut out, "brake_front_bar", s.brake_front_bar, 0.0, "bar");
+    min(&mut out, "brake_rear_bar", s.brake_rear_bar, 0.0, "bar");
+    range(&mut out, "throttle_pct", s.throttle_pct, 0.0, 100.0, "%");
+    range(&mut out, "brake_pct", s.brake_pct, 0.0, 100.0, "%");
+    range(
+        &mut out,
+        "steering_deg",
+        s.steering_deg,
+        -1080.0,
+        1080.0,
+        "deg",
+    );
+    range(&mut out, "rpm", s.rpm, 0.0, 20000.0, "rpm");
+    if let Some(g) = s.gear {
+        if !(-1..=10).contains(&g) {
+            out.push(Rejection::new(
+                "gear",
+                format!("{g} is outside the plausible range -1..=10"),
+            ));
+        }
+    }
+    range(&mut out, "lat_deg", s.lat_deg, -90.0, 90.0, "deg");
+    range(&mut out, "lon_deg", s.lon_deg, -180.0, 180.0, "deg");
+    min(&mut out, "fuel_kg", s.fuel_kg, 0.0, "kg");
+    corners(&mut out, "tyre_wear_pct", s.tyre_wear_pct, 0.0, 100.0);
+    corners(&mut out, "tyre_temp_c", s.tyre_temp_c, -50.0, 400.0);
+    range(&mut out, "track_temp_c", s.track_temp_c, -50.0, 100.0, "°C");
+    range(&mut out, "air_temp_c", s.air_temp_c, -50.0, 70.0, "°C");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Sample {
+        let mut s = Sample::new("s1", "car1", 1.0);
+        s.speed_kmh = Some(120.0);
+        s.lap = Some(3);
+        s.lap_dist_m = Some(10.0);
+        s
+    }
+
+    #[test]
+    fn valid_sample_passes() {
+        assert!(validate(&ok()).is_empty());
+    }
+
+    #[test]
+    fn each_range_is_enforced() {
+        let cases: Vec<(Box<dyn Fn(&mut Sample)>, &str)> = vec![
+            (Box::new(|s| s.speed_kmh = Some(501.0)), "speed_kmh"),
+            (Box::new(|s| s.speed_kmh = Some(-1.0)), "speed_kmh"),
+            (Box::new(|s| s.accx_g = Some(6.5)), "accx_g"),
+            (Box::new(|s| s.accy_g = Some(-7.0)), "accy_g"),
+            (
+                Box::new(|s| s.brake_front_bar = Some(-0.1)),
+                "brake_front_bar",
+            ),
+            (
+                Box::new(|s| s.brake_rear_bar = Some(-3.0)),
+                "brake_rear_bar",
+            ),
+            (Box::new(|s| s.rpm = Some(20001.0)), "rpm"),
+            (Box::new(|s| s.gear = Some(11)), "gear"),
+            (Box::new(|s| s.gear = Some(-2)), "gear"),
+            (Box::new(|s| s.lap = Some(10000)), "lap"),
+            (Box::new(|s| s.lap_dist_m = Some(-5.0)), "lap_dist_m"),
+            (Box::new(|s| s.speed_kmh = Some(f64::NAN)), "speed_kmh"),
+            (Box::new(|s| s.rpm = Some(f64::INFINITY)), "rpm"),
+            (Box::new(|s| s.car_id = "".into()), "chassis"),
+            (Box::new(|s| s.session_id = " ".into()), "session"),
+        ];
+        for (f, field) in cases {
+            let mut s = ok();
+            f(&mut s);
+            let r = validate(&s);
+            assert_eq!(r.len(), 1, "{field}: {r:?}");
+            assert_eq!(r[0].field, field);
+            assert!(!r[0].reason.is_empty());
+        }
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let mut s = ok();
+        s.speed_kmh = Some(500.0);
+        s.accx_g = Some(-6.0);
+        s.accy_g = Some(6.0);
+        s.rpm = Some(20000.0);
+        s.gear = Some(-1);
+        s.lap = Some(9999);
+        s.lap_dist_m = Some(0.0);
+        assert!(validate(&s).is_empty());
+    }
+
+    #[test]
+    fn min_reason_reads_well() {
+        let mut s = ok();
+        s.brake_front_bar = Some(-2.0);
+        let r = validate(&s);
+        assert_eq!(r[0].reason, "-2 must be >= 0 bar");
+    }
+}
