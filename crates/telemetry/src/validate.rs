@@ -135,7 +135,8 @@ mod tests {
 
     #[test]
     fn each_range_is_enforced() {
-        let cases: Vec<(Box<dyn Fn(&mut Sample)>, &str)> = vec![
+        type Case = (Box<dyn Fn(&mut Sample)>, &'static str);
+        let cases: Vec<Case> = vec![
             (Box::new(|s| s.speed_kmh = Some(501.0)), "speed_kmh"),
             (Box::new(|s| s.speed_kmh = Some(-1.0)), "speed_kmh"),
             (Box::new(|s| s.accx_g = Some(6.5)), "accx_g"),
