@@ -1,0 +1,285 @@
+//! The bus: how PitWall's stages talk. One trait, [`Bus`], with topics (`telemetry`,
+//! `insights`), partition keys and consumer groups, so that the in-process implementation
+//! ([`InProcessBus`], bounded channels that carry backpressure) and a Redis Streams one
+//! (`telemetry.stream` partitions, XREADGROUP, XACK, XAUTOCLAIM) are interchangeable behind it.
+//!
+//! Semantics every implementation keeps:
+//! - `publish` delivers a message to every consumer group of the topic (fan-out between groups);
+//!   within a group each message goes to one consumer (competing consumers).
+//! - Messages of one partition key (a car) are delivered in order to one consumer at a time.
+//! - Delivery is at-least-once: a consumer calls [`Subscription::ack`] after handling a message;
+//!   handlers must be idempotent on (session, car, lap / time).
+//! - A group that does not exist yet sees only what is published after it subscribes.
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use telemetry::Sample;
+
+/// The streams of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Batches of validated samples (`telemetry.stream` in Redis).
+    Telemetry,
+    /// Insights for the WebSocket hub, cache and store (`live-insights.stream` in Redis).
+    Insights,
+}
+
+impl Topic {
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Telemetry => "telemetry",
+            Topic::Insights => "insights",
+        }
+    }
+}
+
+/// A batch of samples with the instant each point was received (Unix nanoseconds), so that
+/// later stages can measure ingest-to-delivery latency.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryBatch {
+    pub samples: Vec<Sample>,
+    pub received_unix_ns: Vec<u64>,
+}
+
+impl TelemetryBatch {
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+}
+
+/// What travels on the bus.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Telemetry(Arc<TelemetryBatch>),
+    /// An insight (per car and lap), already in its JSON wire shape.
+    Insight(Arc<serde_json::Value>),
+}
+
+impl Message {
+    pub fn topic(&self) -> Topic {
+        match self {
+            Message::Telemetry(_) => Topic::Telemetry,
+            Message::Insight(_) => Topic::Insights,
+        }
+    }
+}
+
+/// One delivered message; pass it back to [`Subscription::ack`] once handled.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: u64,
+    pub message: Message,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("the bus is closed")]
+    Closed,
+    #[error("bus backend error: {0}")]
+    Backend(String),
+}
+
+/// A consumer's view of one group on one topic.
+#[async_trait]
+pub trait Subscription: Send {
+    /// The next message, or `None` once the bus is closed and the group drained.
+    async fn next(&mut self) -> Option<Delivery>;
+    /// Marks a delivery handled (XACK); a no-op in process.
+    async fn ack(&mut self, delivery: &Delivery) -> Result<(), BusError>;
+}
+
+/// The bus between stages.
+#[async_trait]
+pub trait Bus: Send + Sync {
+    /// Publishes to every group of the message's topic, waiting while a group is full
+    /// (backpressure). `partition_key` (a car id) keeps one car's messages in order.
+    async fn publish(&self, partition_key: &str, message: Message) -> Result<(), BusError>;
+    /// Joins (creating if needed) consumer group `group` of `topic`.
+    async fn subscribe(&self, topic: Topic, group: &str)
+        -> Result<Box<dyn Subscription>, BusError>;
+    /// True while the bus accepts messages.
+    fn is_running(&self) -> bool;
+    /// Stops accepting messages; subscribers drain what is queued and then see `None`.
+    fn close(&self);
+    /// Messages waiting per (topic, group).
+    fn backlog(&self) -> Vec<(Topic, String, usize)>;
+}
+
+/// The embedded bus: one bounded multi-consumer channel per (topic, group).
+pub struct InProcessBus {
+    capacity: usize,
+    groups: Mutex<HashMap<Topic, Vec<Group>>>,
+    running: AtomicBool,
+    next_id: AtomicU64,
+}
+
+struct Group {
+    name: String,
+    tx: async_channel::Sender<Delivery>,
+    rx: async_channel::Receiver<Delivery>,
+}
+
+impl InProcessBus {
+    /// `capacity`: messages each group may hold before publishers wait.
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(InProcessBus {
+            capacity: capacity.max(1),
+            groups: Mutex::new(HashMap::new()),
+            running: AtomicBool::new(true),
+            next_id: AtomicU64::new(1),
+        })
+    }
+}
+
+struct InProcessSubscription {
+    rx: async_channel::Receiver<Delivery>,
+}
+
+#[async_trait]
+impl Subscription for InProcessSubscription {
+    async fn next(&mut self) -> Option<Delivery> {
+        self.rx.recv().await.ok()
+    }
+    async fn ack(&mut self, _delivery: &Delivery) -> Result<(), BusError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Bus for InProcessBus {
+    async fn publish(&self, _partition_key: &str, message: Message) -> Result<(), BusError> {
+        if !self.is_running() {
+            return Err(BusError::Closed);
+        }
+        let senders: Vec<async_channel::Sender<Delivery>> = self
+            .groups
+            .lock()
+            .get(&message.topic())
+            .map(|gs| gs.iter().map(|g| g.tx.clone()).collect())
+            .unwrap_or_default();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        for tx in senders {
+            tx.send(Delivery {
+                id,
+                message: message.clone(),
+            })
+            .await
+            .map_err(|_| BusError::Closed)?;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        topic: Topic,
+        group: &str,
+    ) -> Result<Box<dyn Subscription>, BusError> {
+        if !self.is_running() {
+            return Err(BusError::Closed);
+        }
+        let mut groups = self.groups.lock();
+        let list = groups.entry(topic).or_default();
+        let rx = match list.iter().find(|g| g.name == group) {
+            Some(g) => g.rx.clone(),
+            None => {
+                let (tx, rx) = async_channel::bounded(self.capacity);
+                list.push(Group {
+                    name: group.to_string(),
+                    tx,
+                    rx: rx.clone(),
+                });
+                rx
+            }
+        };
+        Ok(Box::new(InProcessSubscription { rx }))
+    }
+
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    fn close(&self) {
+        self.running.store(false, Ordering::Release);
+        for gs in self.groups.lock().values() {
+            for g in gs {
+                g.tx.close();
+            }
+        }
+    }
+
+    fn backlog(&self) -> Vec<(Topic, String, usize)> {
+        let groups = self.groups.lock();
+        let mut out = Vec::new();
+        for (t, gs) in groups.iter() {
+            for g in gs {
+                out.push((*t, g.name.clone(), g.rx.len()));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize) -> Message {
+        let samples = (0..n)
+            .map(|i| Sample::new("s", "c", i as f64))
+            .collect::<Vec<_>>();
+        Message::Telemetry(Arc::new(TelemetryBatch {
+            received_unix_ns: vec![0; n],
+            samples,
+        }))
+    }
+
+    #[tokio::test]
+    async fn fan_out_between_groups_and_share_within_one() {
+        let bus = InProcessBus::new(16);
+        let mut a = bus.subscribe(Topic::Telemetry, "store").await.unwrap();
+        let mut b = bus.subscribe(Topic::Telemetry, "ws").await.unwrap();
+        let mut b2 = bus.subscribe(Topic::Telemetry, "ws").await.unwrap();
+        let mut ins = bus.subscribe(Topic::Insights, "ws").await.unwrap();
+        for n in 1..=4 {
+            bus.publish("c", batch(n)).await.unwrap();
+        }
+        let mut seen_a = 0;
+        for _ in 0..4 {
+            let d = a.next().await.unwrap();
+            a.ack(&d).await.unwrap();
+            seen_a += 1;
+        }
+        assert_eq!(seen_a, 4);
+        // The two consumers of group "ws" share the four messages.
+        let mut seen_b = 0;
+        for _ in 0..2 {
+            b.next().await.unwrap();
+            b2.next().await.unwrap();
+            seen_b += 2;
+        }
+        assert_eq!(seen_b, 4);
+        assert!(bus.backlog().iter().all(|(_, _, n)| *n == 0));
+        bus.close();
+        assert!(ins.next().await.is_none());
+        assert!(bus.publish("c", batch(1)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn close_lets_consumers_drain() {
+        let bus = InProcessBus::new(4);
+        let mut a = bus.subscribe(Topic::Telemetry, "store").await.unwrap();
+        bus.publish("c", batch(3)).await.unwrap();
+        bus.close();
+        match a.next().await.unwrap().message {
+            Message::Telemetry(b) => assert_eq!(b.len(), 3),
+            _ => panic!("wrong topic"),
+        }
+        assert!(a.next().await.is_none());
+    }
+}
