@@ -1,0 +1,296 @@
+//! Long-format telemetry (`*_telemetry_data.csv`): one row per (car, instant, channel).
+
+use crate::channels::Channel;
+use crate::detect::FileKind;
+use crate::engine::{Engine, PivotConfig, PivotStats, VehicleInfo};
+use crate::error::Error;
+use crate::fastcsv::FastRows;
+use crate::rejects::{show, RejectReason};
+use crate::table::open_raw;
+use std::io::BufReader;
+use std::io::Read;
+use telemetry::Sample;
+
+#[derive(Debug, Clone, Copy)]
+struct Cols {
+    name: usize,
+    value: usize,
+    timestamp: usize,
+    vehicle_id: Option<usize>,
+    vehicle_number: Option<usize>,
+    lap: Option<usize>,
+}
+
+/// Pivots long-format telemetry into [`Sample`]s in one streaming pass.
+///
+/// Memory is bounded by the number of cars (a few open instants each), never the file size.
+/// Rows are read into one reused `csv::ByteRecord`; channel names are matched as bytes, car
+/// ids are cached for runs of the same car, and a repeated timestamp text is parsed once.
+/// Columns are found by name (any order, extra columns ignored); required: `telemetry_name`,
+/// `telemetry_value`, `timestamp`, and `vehicle_id` or `vehicle_number`. `lap` is optional
+/// (without it laps are `None`). `meta_time` is ignored: `t_s` is `timestamp` as Unix
+/// seconds. Identity, carry-forward and lap repair rules: see [`PivotConfig`] and the
+/// crate's `engine` module docs (repeated on [`crate::car_identity`]).
+///
+/// Use it as an iterator of `Result<Sample, Error>` or with [`LongPivot::for_each_sample`].
+pub struct LongPivot<R: Read> {
+    rows: FastRows<R>,
+    cols: Cols,
+    min_len: usize,
+    engine: Engine,
+    done: bool,
+    header_bytes: u64,
+}
+
+impl<R: Read> LongPivot<R> {
+    /// Reads the header. Errors: empty input, binary data, missing columns (all named).
+    pub fn new(reader: R, cfg: PivotConfig) -> Result<Self, Error> {
+        let raw = open_raw(reader)?;
+        let header = crate::detect::parse_header_line(&raw.header_line, raw.delimiter);
+        let h = &header;
+        let mut missing = Vec::new();
+        let mut need = |n: &str| {
+            let i = h.find(n);
+            if i.is_none() {
+                missing.push(n.to_string());
+            }
+            i.unwrap_or(0)
+        };
+        let name = need("telemetry_name");
+        let value = need("telemetry_value");
+        let timestamp = need("timestamp");
+        let vehicle_id = h
+            .find("vehicle_id")
+            .or_else(|| h.find("original_vehicle_id"));
+        let vehicle_number = h.find("vehicle_number");
+        if vehicle_id.is_none() && vehicle_number.is_none() {
+            missing.push("vehicle_id (or vehicle_number)".to_string());
+        }
+        if !missing.is_empty() {
+            return Err(Error::MissingColumns {
+                kind: FileKind::LongTelemetry,
+                missing,
+                found: h.names.clone(),
+            });
+        }
+        let cols = Cols {
+            name,
+            value,
+            timestamp,
+            vehicle_id,
+            vehicle_number,
+            lap: h.find("lap"),
+        };
+        let min_len = [
+            Some(name),
+            Some(value),
+            Some(timestamp),
+            vehicle_id,
+            vehicle_number,
+            cols.lap,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+            + 1;
+        let header_bytes = raw.first.len() as u64;
+        let pending = raw.rest.buffer().to_vec();
+        let src: R = BufReader::into_inner(raw.rest);
+        Ok(LongPivot {
+            rows: FastRows::new(src, &pending, raw.delimiter, raw.lines, min_len),
+            header_bytes,
+            cols,
+            min_len,
+            engine: Engine::new(cfg),
+            done: false,
+        })
+    }
+
+    /// Counters so far (complete once the input is exhausted).
+    pub fn stats(&self) -> PivotStats {
+        self.engine.stats()
+    }
+
+    /// Cars seen so far, with their labels and spellings.
+    pub fn vehicles(&self) -> Vec<VehicleInfo> {
+        self.engine.vehicles()
+    }
+
+    /// Bytes of input consumed so far (for a progress bar).
+    pub fn bytes_read(&self) -> u64 {
+        self.header_bytes + self.rows.bytes()
+    }
+
+    /// Data rows read so far.
+    pub fn rows_read(&self) -> u64 {
+        self.engine.rows_read
+    }
+
+    /// The next sample, `Ok(None)` at the end of input.
+    pub fn next_sample(&mut self) -> Result<Option<Sample>, Error> {
+        loop {
+            if let Some(s) = self.engine.out.pop_front() {
+                return Ok(Some(s));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            self.step()?;
+        }
+    }
+
+    /// Runs the whole input, calling `f` for each sample; returns the final counters.
+    pub fn for_each_sample(&mut self, mut f: impl FnMut(Sample)) -> Result<PivotStats, Error> {
+        loop {
+            while let Some(s) = self.engine.out.pop_front() {
+                f(s);
+            }
+            if self.done {
+                return Ok(self.stats());
+            }
+            self.step()?;
+        }
+    }
+
+    /// Reads and processes one row (or finishes).
+    fn step(&mut self) -> Result<(), Error> {
+        if !self.rows.next_row()? {
+            self.engine.flush();
+            self.done = true;
+            return Ok(());
+        }
+        self.engine.rows_read += 1;
+        let line = self.rows.line();
+        if let Err((reason, detail)) = self.row() {
+            self.engine.rejects.add(line, reason, || detail);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn row(&mut self) -> Result<(), (RejectReason, String)> {
+        let rec = &self.rows;
+        let c = self.cols;
+        if rec.len() < self.min_len {
+            return Err((
+                RejectReason::ShortRow,
+                format!(
+                    "{} fields, the header has at least {}",
+                    rec.len(),
+                    self.min_len
+                ),
+            ));
+        }
+        let field = |i: usize| rec.get(i);
+        let name = field(c.name);
+        let channel = match Channel::from_name(name) {
+            Some(ch) => ch,
+            None => {
+                self.engine.unknown_channel(crate::clock::trim(name));
+                return Ok(());
+            }
+        };
+        let raw = field(c.value);
+        let value = parse_f64(raw).map_err(|r| (r, format!("telemetry_value {}", show(raw))))?;
+        if channel == Channel::Gear && (value.fract() != 0.0 || !(-1.0..=10.0).contains(&value)) {
+            return Err((
+                RejectReason::OutOfRange,
+                format!("gear {} is not a whole number in -1..=10", show(raw)),
+            ));
+        }
+        let lap = match c.lap {
+            Some(i) => parse_lap(field(i))?,
+            None => None,
+        };
+        let id = c.vehicle_id.map(&field).unwrap_or_default();
+        let num = c.vehicle_number.map(&field).unwrap_or_default();
+        let car = self.engine.car(id, num).ok_or_else(|| {
+            (
+                RejectReason::MissingVehicle,
+                "vehicle_id and vehicle_number are empty".to_string(),
+            )
+        })?;
+        let ts = field(c.timestamp);
+        let t_ns = self.engine.timestamp(car, ts).ok_or_else(|| {
+            (
+                RejectReason::BadTimestamp,
+                format!("timestamp {}", show(ts)),
+            )
+        })?;
+        let inst = self.engine.instant(car, t_ns).map_err(|r| {
+            (
+                r,
+                format!(
+                    "timestamp {} is older than this car's emitted samples",
+                    show(ts)
+                ),
+            )
+        })?;
+        inst.set(channel, value);
+        inst.set_lap(lap);
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for LongPivot<R> {
+    type Item = Result<Sample, Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_sample() {
+            Ok(Some(s)) => Some(Ok(s)),
+            Ok(None) => None,
+            Err(e) => {
+                self.done = true;
+                self.engine.out.clear();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Parses a float value (fast path on the bytes as given, then trimmed).
+#[inline]
+pub(crate) fn parse_f64(raw: &[u8]) -> Result<f64, RejectReason> {
+    let v = match fast_float2::parse::<f64, _>(raw) {
+        Ok(v) => v,
+        Err(_) => {
+            let t = crate::clock::trim(raw);
+            fast_float2::parse::<f64, _>(t).map_err(|_| RejectReason::NonNumeric)?
+        }
+    };
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(RejectReason::NonFinite)
+    }
+}
+
+/// Parses the lap column: empty → `None`; a whole non-negative number → `Some`.
+#[inline]
+pub(crate) fn parse_lap(raw: &[u8]) -> Result<Option<u32>, (RejectReason, String)> {
+    let t = crate::clock::trim(raw);
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let mut v: u64 = 0;
+    let mut ok = true;
+    for &b in t {
+        if b.is_ascii_digit() && v < 1 << 40 {
+            v = v * 10 + u64::from(b - b'0');
+        } else {
+            ok = false;
+            break;
+        }
+    }
+    if ok {
+        return Ok(Some(u32::try_from(v).unwrap_or(u32::MAX)));
+    }
+    // `5.0` style.
+    match std::str::from_utf8(t)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+    {
+        Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x < 4e9 => Ok(Some(x as u32)),
+        _ => Err((RejectReason::BadLap, format!("lap {}", show(raw)))),
+    }
+}
