@@ -1,0 +1,157 @@
+//! Flags, environment variables and the config file, merged into a `server::Config`:
+//! flag > environment variable > `--config` TOML file > built-in default.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use server::{Config, LogFormat};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pitwall",
+    version,
+    about = "Real-time race strategy and tire intelligence",
+    long_about = "PitWall ingests live telemetry from many cars (HTTP/WebSocket JSON, UDP JSON, the F1 game's UDP \
+                  packets), stores it, and streams it to a live dashboard.\n\n\
+                  Start with `pitwall serve`, then send points to POST /api/telemetry/ingest or UDP port 20777. \
+                  Every flag can also be set with an environment variable (shown in each flag's help) or in a \
+                  TOML file given with --config."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the live server: HTTP + WebSocket API, UDP listener, store.
+    Serve(ServeArgs),
+    /// List the stored sessions (id, track, cars, samples per car, first and last time).
+    Sessions(SessionsArgs),
+    /// Benchmarks with a built-in load generator (`pitwall bench ingest --help`).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataDirArg {
+    /// Directory of the store (created if missing).
+    #[arg(long, env = "PITWALL_DATA_DIR", default_value = "./pitwall-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SessionsArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// HTTP and WebSocket address [default: 127.0.0.1:8081].
+    #[arg(long, env = "PITWALL_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// UDP address for JSON datagrams and F1 game packets, or `off` [default: 0.0.0.0:20777].
+    #[arg(long, env = "PITWALL_UDP")]
+    pub udp: Option<String>,
+    /// Directory of the store [default: ./pitwall-data].
+    #[arg(long, env = "PITWALL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, env = "PITWALL_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// TOML file with any of the settings (buffer sizes, limits...): see config/pitwall.example.toml.
+    #[arg(long, env = "PITWALL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Largest HTTP body accepted, bytes [default: 8388608].
+    #[arg(long, env = "PITWALL_BODY_LIMIT_BYTES")]
+    pub body_limit_bytes: Option<usize>,
+    /// Points the ingest ring holds before dropping the oldest [default: 20000].
+    #[arg(long, env = "PITWALL_RING_CAPACITY")]
+    pub ring_capacity: Option<usize>,
+}
+
+impl ServeArgs {
+    /// Merges flags and environment over the config file over the defaults.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(p) => Config::from_toml_file(p)?,
+            None => Config::default(),
+        };
+        if let Some(h) = self.http {
+            c.http = h;
+        }
+        if let Some(u) = &self.udp {
+            c.udp = match u.trim() {
+                "off" | "none" | "" => None,
+                s => Some(s.parse().map_err(|e| {
+                    anyhow::anyhow!(
+                        "--udp {s:?} is not an address like 0.0.0.0:20777 or `off`: {e}"
+                    )
+                })?),
+            };
+        }
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        if let Some(f) = self.log_format {
+            c.log_format = match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
+        if let Some(b) = self.body_limit_bytes {
+            c.body_limit_bytes = b;
+        }
+        if let Some(r) = self.ring_capacity {
+            c.ring_capacity = r;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Load generator: HTTP or UDP ingestion against an embedded (or given) server, with
+    /// WebSocket subscribers measuring ingest-to-WebSocket latency and RSS sampling.
+    Ingest(crate::bench::IngestArgs),
+}
+
+pub fn print_sessions(sessions: &[store::SessionInfo]) {
+    if sessions.is_empty() {
+        println!("no sessions stored yet");
+        return;
+    }
+    println!(
+        "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14}",
+        "SESSION", "TRACK", "CARS", "SAMPLES", "FIRST t_s", "LAST t_s"
+    );
+    for s in sessions {
+        println!(
+            "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14}",
+            s.id,
+            s.track.as_deref().unwrap_or("-"),
+            s.cars.len(),
+            s.samples,
+            s.first_t_s
+                .map(|t| format!("{t:.3}"))
+                .unwrap_or_else(|| "-".into()),
+            s.last_t_s
+                .map(|t| format!("{t:.3}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+        for c in &s.cars {
+            println!("  car {:<22} {:>28} samples", c.car_id, c.samples);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `pitwall`: the one binary. A thin layer over the library crates: it reads flags, the
+//! environment and the config file, sets up logging, and calls into them.
+
+mod bench;
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
+use server::{Config, LogFormat};
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_env("PITWALL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pitwall")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            init_logging(config.log_format);
+            serve(config).await
+        }
+        Command::Sessions(args) => {
+            let store = store::Store::open(&args.data_dir.data_dir).with_context(|| {
+                format!(
+                    "opening the store under {}",
+                    args.data_dir.data_dir.display()
+                )
+            })?;
+            let sessions = store.sessions()?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&sessions)?);
+            } else {
+                cli::print_sessions(&sessions);
+            }
+            Ok(())
+        }
+        Command::Bench(b) => {
+            init_logging(LogFormat::Text);
+            bench::run(b).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = server::start(config).await?;
+    // One machine-readable line so that scripts and tests can find the bound ports.
+    println!(
+        "pitwall listening http={} udp={} dashboard=http://{}/",
+        running.http_addr,
+        running
+            .udp_addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".into()),
+        running.http_addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutdown requested: draining the pipeline");
+    running.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,158 @@
+//! Server configuration: defaults, overridden by an optional TOML file, overridden by
+//! environment variables and flags (the binary merges those last two).
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything `pitwall serve` can be told. Every field has a default; a TOML file given with
+/// `--config` may set any of them (unknown keys are an error, so typos are caught).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP and WebSocket address.
+    pub http: SocketAddr,
+    /// UDP address for JSON datagrams and F1 game packets; `None` disables UDP.
+    pub udp: Option<SocketAddr>,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    /// Largest HTTP request body accepted, bytes (default 8 MiB).
+    pub body_limit_bytes: usize,
+    /// Points the ingest ring holds before it drops the oldest.
+    pub ring_capacity: usize,
+    /// The ring hands out a batch when this many points wait ...
+    pub ring_batch_points: usize,
+    /// ... or this long after the oldest waiting point arrived.
+    pub ring_batch_ms: u64,
+    /// Messages each bus consumer group may hold before publishers wait.
+    pub bus_capacity: usize,
+    /// A WebSocket `telemetry_update` is sent when this many points wait for a client ...
+    pub ws_batch_points: usize,
+    /// ... or this long after the oldest of them.
+    pub ws_batch_ms: u64,
+    /// Messages queued for one WebSocket client before it is dropped as too slow.
+    pub ws_client_queue: usize,
+    /// Most WebSocket clients at once (more are refused with 503).
+    pub ws_max_clients: usize,
+    /// Seconds between server keep-alive pings on idle WebSockets.
+    pub ws_keepalive_s: u64,
+    /// The store writes at least this often when data waits, milliseconds.
+    pub store_flush_ms: u64,
+    /// Most samples the store writes in one transaction.
+    pub store_batch_max: usize,
+    /// UDP socket receive buffer requested from the kernel, bytes.
+    pub udp_recv_buffer_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            udp: Some(SocketAddr::from(([0, 0, 0, 0], 20777))),
+            data_dir: PathBuf::from("./pitwall-data"),
+            log_format: LogFormat::Text,
+            body_limit_bytes: 8 * 1024 * 1024,
+            ring_capacity: 20_000,
+            ring_batch_points: 40,
+            ring_batch_ms: 300,
+            bus_capacity: 1024,
+            ws_batch_points: 40,
+            ws_batch_ms: 20,
+            ws_client_queue: 256,
+            ws_max_clients: 1000,
+            ws_keepalive_s: 15,
+            store_flush_ms: 200,
+            store_batch_max: 20_000,
+            udp_recv_buffer_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config value {field} is not valid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks values that would make the server misbehave.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive: [(&'static str, u64); 10] = [
+            ("body_limit_bytes", self.body_limit_bytes as u64),
+            ("ring_capacity", self.ring_capacity as u64),
+            ("ring_batch_points", self.ring_batch_points as u64),
+            ("ring_batch_ms", self.ring_batch_ms),
+            ("bus_capacity", self.bus_capacity as u64),
+            ("ws_batch_points", self.ws_batch_points as u64),
+            ("ws_client_queue", self.ws_client_queue as u64),
+            ("ws_keepalive_s", self.ws_keepalive_s),
+            ("store_flush_ms", self.store_flush_ms),
+            ("store_batch_max", self.store_batch_max as u64),
+        ];
+        for (field, v) in positive {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
+        if self.store_flush_ms > 1000 {
+            return Err(ConfigError::Invalid {
+                field: "store_flush_ms",
+                reason: "must be at most 1000 so that an accepted point is stored within a second"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults_and_rejects_typos() {
+        let c: Config = toml::from_str("ring_capacity = 500\nhttp = \"127.0.0.1:9000\"").unwrap();
+        assert_eq!(c.ring_capacity, 500);
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.ws_batch_points, 40);
+        assert!(toml::from_str::<Config>("ring_capacty = 5").is_err());
+        let bad = Config {
+            ring_capacity: 0,
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
+        assert!(Config::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,518 @@
+//! The HTTP edge: ingestion, sessions, health, metrics, OpenAPI and the WebSocket upgrade.
+//! Handlers are thin: they decode, hand over to the pipeline and answer. Every error answer
+//! is JSON (`ErrorBody`), including the framework's own 404/405 answers.
+
+use crate::metrics::{PointRejected, PointsAccepted, RingDropped};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Request, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::{OpenApi, ToSchema};
+
+/// Every error answer: a machine-readable code, the field at fault when there is one, and
+/// the reason in words that say what to do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Short code, e.g. `invalid_json`, `body_too_large`, `unsupported_media_type`.
+    pub error: String,
+    /// The field (or `body`) the error is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong and what to do.
+    pub reason: String,
+}
+
+pub fn error(
+    status: StatusCode,
+    code: &str,
+    field: Option<&str>,
+    reason: impl Into<String>,
+) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: code.to_string(),
+            field: field.map(str::to_string),
+            reason: reason.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// One refused point of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedPoint {
+    /// Position of the point in the array (or line in NDJSON), from 0.
+    pub index: usize,
+    pub field: String,
+    pub reason: String,
+}
+
+/// The answer to an ingest request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Points validated and queued (stored within a second).
+    pub accepted: usize,
+    pub rejected: Vec<RejectedPoint>,
+}
+
+/// One telemetry point as sent to `/api/telemetry/ingest` (documentation of the accepted
+/// fields; PitWall names and the seed's / GR Cup names are both read). Send one object, an
+/// array of them, or NDJSON.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct IngestPoint {
+    /// Session id; defaults to `track` when absent.
+    session: Option<String>,
+    /// Track name (required when `session` is absent).
+    track: Option<String>,
+    /// Car id (alias `car_id`, `vehicle_id`). Required.
+    chassis: Option<String>,
+    /// Session time, s (or `timestamp` / `meta_time`: seconds or RFC 3339).
+    t_s: Option<f64>,
+    meta_time: Option<String>,
+    /// 0..=9999
+    lap: Option<i64>,
+    /// Metres from the line, >= 0 (alias `lap_dist_m`, `Laptrigger_lapdist_dls`).
+    lapdist_m: Option<f64>,
+    /// 0..=500 (alias `speed`).
+    speed_kmh: Option<f64>,
+    /// Longitudinal g, |x| <= 6 (alias `accx_g`).
+    accx_can: Option<f64>,
+    /// Lateral g, |x| <= 6 (alias `accy_g`).
+    accy_can: Option<f64>,
+    /// Front brake pressure, bar >= 0 (alias `brake_front_bar`).
+    pbrake_f: Option<f64>,
+    /// Rear brake pressure, bar >= 0 (alias `brake_rear_bar`).
+    pbrake_r: Option<f64>,
+    /// Throttle 0..=100 % (alias `throttle_pct`, `aps`, `ath`).
+    throttle: Option<f64>,
+    /// Steering wheel angle, deg (alias `steering_deg`).
+    #[serde(rename = "Steering_Angle")]
+    steering_angle: Option<f64>,
+    /// 0..=20000 (alias `nmot`).
+    rpm: Option<f64>,
+    /// -1..=10
+    gear: Option<i64>,
+    lat_deg: Option<f64>,
+    lon_deg: Option<f64>,
+    /// Tyre wear per corner, percent: `[fl, fr, rl, rr]` or `{fl, fr, rl, rr}`.
+    tyre_wear_pct: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub ok: bool,
+    pub status: String,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    pub ready: bool,
+    pub store: String,
+    pub bus: String,
+}
+
+/// A stored car of a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CarSummary {
+    pub car_id: String,
+    pub samples: u64,
+    pub first_t_s: Option<f64>,
+    pub last_t_s: Option<f64>,
+}
+
+/// A stored session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionSummary {
+    pub id: String,
+    pub track: Option<String>,
+    pub cars: Vec<CarSummary>,
+    pub samples: u64,
+    pub first_t_s: Option<f64>,
+    pub last_t_s: Option<f64>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "PitWall",
+        description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update, insight_update; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
+    ),
+    paths(ingest, sessions, health, ready, metrics),
+    components(schemas(
+        ErrorBody,
+        IngestResponse,
+        RejectedPoint,
+        IngestPoint,
+        Health,
+        Ready,
+        SessionSummary,
+        CarSummary
+    ))
+)]
+pub struct ApiDoc;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/telemetry/ingest", post(ingest))
+        .route("/api/ingest", post(ingest))
+        .route("/api/sessions", get(sessions))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+        .route("/docs", get(docs))
+        .route("/ws/realtime", get(ws_upgrade))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(json_errors))
+        .with_state(state)
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Turns the framework's plain-text error answers (405, bad upgrade requests, ...) into JSON.
+async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let reason = match String::from_utf8_lossy(&text).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_string(),
+        t => t.to_string(),
+    };
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        _ => "bad_request",
+    };
+    let mut out = error(status, code, None, reason);
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+async fn not_found(req: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+        format!(
+            "no route for {} {}: see /docs",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+fn content_kind(headers: &HeaderMap) -> Result<bool, Box<Response>> {
+    let ct = match headers.get(header::CONTENT_TYPE) {
+        None => return Ok(false),
+        Some(v) => v.to_str().unwrap_or("").to_ascii_lowercase(),
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    match mime {
+        "application/json" | "text/json" | "" => Ok(false),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl"
+        | "application/json-seq" | "application/jsonlines" => Ok(true),
+        other => Err(Box::new(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            Some("content-type"),
+            format!("{other} is not accepted: send application/json (one object or an array) or application/x-ndjson"),
+        ))),
+    }
+}
+
+/// Ingest telemetry points.
+///
+/// Valid points are kept even when others in the same body are refused: 200 when at least
+/// one point was accepted, 422 (same body) when none was.
+#[utoipa::path(
+    post,
+    path = "/api/telemetry/ingest",
+    request_body(description = "One point, an array of points (application/json), or NDJSON (application/x-ndjson)", content(
+        (IngestPoint = "application/json"),
+        (Vec<IngestPoint> = "application/json"),
+        (String = "application/x-ndjson")
+    )),
+    responses(
+        (status = 200, description = "At least one point accepted", body = IngestResponse),
+        (status = 422, description = "No point accepted", body = IngestResponse),
+        (status = 400, description = "Body unreadable (not JSON, not UTF-8, empty)", body = ErrorBody),
+        (status = 413, description = "Body over the configured limit", body = ErrorBody),
+        (status = 415, description = "Content type not JSON or NDJSON", body = ErrorBody),
+    )
+)]
+pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let ndjson = match content_kind(&headers) {
+        Ok(n) => n,
+        Err(resp) => {
+            st.metrics
+                .requests_rejected
+                .with_label_values(&["unsupported_media_type"])
+                .inc();
+            return *resp;
+        }
+    };
+    let limit = st.config.body_limit_bytes;
+    let too_large = || {
+        st.metrics
+            .requests_rejected
+            .with_label_values(&["body_too_large"])
+            .inc();
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            Some("body"),
+            format!(
+                "body is larger than the limit of {limit} bytes: split it into smaller batches"
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let bytes: Bytes = match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(b) => b,
+        Err(_) => return too_large(),
+    };
+    let now = crate::ring::unix_ns_now() as f64 / 1e9;
+    let parsed = match telemetry::parse_body(&bytes, ndjson, now) {
+        Ok(p) => p,
+        Err(e) => {
+            let code = match e {
+                telemetry::BodyError::NotUtf8 { .. } => "not_utf8",
+                telemetry::BodyError::Empty => "empty_body",
+                telemetry::BodyError::WrongShape { .. } => "wrong_shape",
+                telemetry::BodyError::Unparseable { .. } => "invalid_json",
+            };
+            st.metrics
+                .requests_rejected
+                .with_label_values(&[code])
+                .inc();
+            return error(StatusCode::BAD_REQUEST, code, Some("body"), e.to_string());
+        }
+    };
+    let accepted = parsed.samples.len();
+    let rejected: Vec<RejectedPoint> = parsed
+        .rejected
+        .into_iter()
+        .map(|(index, r)| {
+            PointRejected {
+                source: "http",
+                index,
+                field: &r.field,
+                reason: &r.reason,
+            }
+            .emit(&st.metrics);
+            RejectedPoint {
+                index,
+                field: r.field,
+                reason: r.reason,
+            }
+        })
+        .collect();
+    if accepted > 0 {
+        let dropped = st.ring.push(parsed.samples.into_iter().map(|(_, s)| s));
+        PointsAccepted {
+            source: "http",
+            count: accepted,
+        }
+        .emit(&st.metrics);
+        if dropped > 0 {
+            RingDropped { count: dropped }.emit(&st.metrics);
+        }
+    }
+    let status = if accepted > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, Json(IngestResponse { accepted, rejected })).into_response()
+}
+
+/// Stored sessions: id, track, cars with their sample counts, first and last time.
+#[utoipa::path(get, path = "/api/sessions", responses(
+    (status = 200, body = Vec<SessionSummary>),
+    (status = 503, description = "Store unavailable", body = ErrorBody)
+))]
+pub async fn sessions(State(st): State<Arc<AppState>>) -> Response {
+    let reader = st.reader.clone();
+    let res = tokio::task::spawn_blocking(move || reader.lock().sessions()).await;
+    match res {
+        Ok(Ok(list)) => Json(
+            list.into_iter()
+                .map(|s| SessionSummary {
+                    id: s.id,
+                    track: s.track,
+                    samples: s.samples,
+                    first_t_s: s.first_t_s,
+                    last_t_s: s.last_t_s,
+                    cars: s
+                        .cars
+                        .into_iter()
+                        .map(|c| CarSummary {
+                            car_id: c.car_id,
+                            samples: c.samples,
+                            first_t_s: c.first_t_s,
+                            last_t_s: c.last_t_s,
+                        })
+                        .collect(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            None,
+            e.to_string(),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            None,
+            e.to_string(),
+        ),
+    }
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        ok: true,
+        status: "healthy".into(),
+        timestamp: now_rfc3339(),
+    })
+}
+
+/// Readiness: the store is open and the bus is running.
+#[utoipa::path(get, path = "/ready", responses(
+    (status = 200, body = Ready),
+    (status = 503, description = "Not ready; the body says why", body = Ready)
+))]
+pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
+    let reader = st.reader.clone();
+    let store = match tokio::task::spawn_blocking(move || reader.lock().ping()).await {
+        Ok(Ok(())) if st.store_writer_alive() => "open".to_string(),
+        Ok(Ok(())) => "writer stopped".to_string(),
+        Ok(Err(e)) => format!("unavailable: {e}"),
+        Err(e) => format!("unavailable: {e}"),
+    };
+    let bus = if st.bus.is_running() {
+        "running"
+    } else {
+        "stopped"
+    }
+    .to_string();
+    let ok = store == "open" && bus == "running";
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Ready {
+            ready: ok,
+            store,
+            bus,
+        }),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)
+))]
+pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    st.metrics.ring_depth.set(st.ring.len() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    match ApiDoc::openapi().to_json() {
+        Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "openapi",
+            None,
+            e.to_string(),
+        ),
+    }
+}
+
+async fn docs() -> Html<&'static str> {
+    Html(include_str!("../assets/docs.html"))
+}
+
+async fn ws_upgrade(
+    State(st): State<Arc<AppState>>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "websocket_upgrade_required",
+                None,
+                format!("{e}: connect with a WebSocket client"),
+            )
+        }
+    };
+    if st.hub.client_count() >= st.config.ws_max_clients {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_clients",
+            None,
+            format!(
+                "{} WebSocket clients already connected",
+                st.config.ws_max_clients
+            ),
+        );
+    }
+    let hub = st.hub.clone();
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| crate::ws::serve_client(hub, socket))
+}

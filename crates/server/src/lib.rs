@@ -1,0 +1,301 @@
+//! The live server: sources (HTTP, UDP), the ingest ring, the bus, the store writer and the
+//! WebSocket hub, wired as tasks joined by bounded channels.
+//!
+//! ```text
+//! HTTP/UDP ─► parse+validate ─► IngestRing ─► batcher ─► bus:telemetry ─┬─► store writer (thread)
+//!                                                                      └─► WebSocket hub ─► clients
+//!                                                   bus:insights ─────────► WebSocket hub
+//! ```
+//! Shutdown drains in that order: sources stop, the ring empties into the bus, the bus closes,
+//! the store writes what it holds and checkpoints.
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod ring;
+pub mod udp;
+pub mod ws;
+
+use anyhow::Context;
+use bus::{Bus, InProcessBus, Message, Subscription, TelemetryBatch, Topic};
+pub use config::{Config, LogFormat};
+use metrics::{Metrics, PointRejected, PointsAccepted, RingDropped};
+use parking_lot::Mutex;
+use ring::IngestRing;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::Store;
+use telemetry::Sample;
+use tokio::sync::watch;
+
+/// State shared by the handlers and tasks.
+pub struct AppState {
+    pub config: Config,
+    pub metrics: Arc<Metrics>,
+    pub ring: Arc<IngestRing>,
+    pub bus: Arc<dyn Bus>,
+    pub hub: Arc<ws::Hub>,
+    /// A read connection for queries (the writer has its own).
+    pub reader: Arc<Mutex<Store>>,
+    writer_alive: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn store_writer_alive(&self) -> bool {
+        self.writer_alive.load(Ordering::Acquire)
+    }
+
+    /// Validates samples produced in process (replay, simulator) and queues the valid ones,
+    /// exactly as the HTTP and UDP sources do. Returns how many were accepted.
+    pub fn ingest_samples(&self, source: &str, samples: Vec<Sample>) -> usize {
+        let mut ok = Vec::with_capacity(samples.len());
+        for (index, s) in samples.into_iter().enumerate() {
+            let errs = telemetry::validate(&s);
+            if errs.is_empty() {
+                ok.push(s);
+            } else {
+                for e in errs {
+                    PointRejected {
+                        source,
+                        index,
+                        field: &e.field,
+                        reason: &e.reason,
+                    }
+                    .emit(&self.metrics);
+                }
+            }
+        }
+        let n = ok.len();
+        if n > 0 {
+            let dropped = self.ring.push(ok);
+            PointsAccepted { source, count: n }.emit(&self.metrics);
+            if dropped > 0 {
+                RingDropped { count: dropped }.emit(&self.metrics);
+            }
+        }
+        n
+    }
+}
+
+/// A started server.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub udp_addr: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    stop_sources: watch::Sender<bool>,
+    http_task: tokio::task::JoinHandle<()>,
+    udp_task: Option<tokio::task::JoinHandle<()>>,
+    batcher_task: tokio::task::JoinHandle<()>,
+    hub_task: tokio::task::JoinHandle<()>,
+    store_thread: std::thread::JoinHandle<()>,
+}
+
+/// Opens the store, binds the sockets and starts every task.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    config.validate()?;
+    let metrics = Arc::new(Metrics::new());
+    let writer_store = Store::open(&config.data_dir)
+        .with_context(|| format!("opening the store under {}", config.data_dir.display()))?;
+    let reader = Arc::new(Mutex::new(Store::open(&config.data_dir)?));
+    let ring = Arc::new(IngestRing::new(
+        config.ring_capacity,
+        config.ring_batch_points,
+        Duration::from_millis(config.ring_batch_ms),
+    ));
+    let bus: Arc<dyn Bus> = InProcessBus::new(config.bus_capacity);
+    let hub = ws::Hub::new(
+        metrics.clone(),
+        ws::HubConfig {
+            batch_points: config.ws_batch_points,
+            batch_wait: Duration::from_millis(config.ws_batch_ms),
+            client_queue: config.ws_client_queue,
+            keepalive: Duration::from_secs(config.ws_keepalive_s),
+        },
+    );
+    let store_sub = bus.subscribe(Topic::Telemetry, "store").await?;
+    let ws_tel = bus.subscribe(Topic::Telemetry, "ws").await?;
+    let ws_ins = bus.subscribe(Topic::Insights, "ws").await?;
+    let writer_alive = Arc::new(AtomicBool::new(true));
+
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        metrics: metrics.clone(),
+        ring: ring.clone(),
+        bus: bus.clone(),
+        hub: hub.clone(),
+        reader,
+        writer_alive: writer_alive.clone(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| {
+            format!(
+                "binding HTTP to {} (is another server running? use --http)",
+                config.http
+            )
+        })?;
+    let http_addr = listener.local_addr()?;
+    let (stop_sources, stop_rx) = watch::channel(false);
+
+    let udp =
+        match config.udp {
+            Some(addr) => Some(udp::bind(addr, config.udp_recv_buffer_bytes).with_context(
+                || format!("binding UDP to {addr} (is another server running? use --udp)"),
+            )?),
+            None => None,
+        };
+    let udp_addr = udp.as_ref().map(|s| s.local_addr()).transpose()?;
+
+    let store_thread = {
+        let rt = tokio::runtime::Handle::current();
+        let metrics = metrics.clone();
+        let flush = Duration::from_millis(config.store_flush_ms);
+        let max = config.store_batch_max;
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || {
+                store_writer(writer_store, store_sub, rt, metrics, flush, max);
+                writer_alive.store(false, Ordering::Release);
+            })?
+    };
+    let hub_task = tokio::spawn(hub.clone().run(ws_tel, ws_ins));
+    let batcher_task = tokio::spawn(batcher(ring.clone(), bus.clone(), metrics.clone()));
+    let udp_task = udp.map(|sock| tokio::spawn(udp::run(sock, state.clone(), stop_rx.clone())));
+    let http_task = {
+        let app = http::router(state.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|v| *v).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        })
+    };
+    tracing::info!(http = %http_addr, udp = ?udp_addr, data_dir = %config.data_dir.display(), "PitWall serving");
+    Ok(Running {
+        http_addr,
+        udp_addr,
+        state,
+        stop_sources,
+        http_task,
+        udp_task,
+        batcher_task,
+        hub_task,
+        store_thread,
+    })
+}
+
+impl Running {
+    /// Stops the sources, drains the pipeline into the store and waits for it to finish.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let _ = self.stop_sources.send(true);
+        if let Some(t) = self.udp_task {
+            let _ = t.await;
+        }
+        // WebSocket connections would hold the HTTP server open: the hub closes them below,
+        // so give the HTTP server a bounded time to finish its requests.
+        let http = tokio::time::timeout(Duration::from_secs(5), self.http_task);
+        self.state.ring.close();
+        let _ = self.batcher_task.await;
+        self.state.bus.close();
+        let _ = self.hub_task.await;
+        let _ = http.await;
+        let store_thread = self.store_thread;
+        tokio::task::spawn_blocking(move || store_thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
+        tracing::info!(
+            elapsed_ms = t0.elapsed().as_millis() as u64,
+            "pipeline drained and stored"
+        );
+        Ok(())
+    }
+}
+
+async fn batcher(ring: Arc<IngestRing>, bus: Arc<dyn Bus>, metrics: Arc<Metrics>) {
+    while let Some(b) = ring.next_batch().await {
+        metrics.batch_points.observe(b.samples.len() as f64);
+        metrics.ring_depth.set(ring.len() as i64);
+        let key = b
+            .samples
+            .first()
+            .map(|s| s.car_id.clone())
+            .unwrap_or_else(|| Arc::from(""));
+        let msg = Message::Telemetry(Arc::new(TelemetryBatch {
+            samples: b.samples,
+            received_unix_ns: b.received_unix_ns,
+        }));
+        if let Err(e) = bus.publish(&key, msg).await {
+            tracing::error!(error = %e, "bus refused a batch");
+            break;
+        }
+    }
+}
+
+fn store_writer(
+    mut store: Store,
+    mut sub: Box<dyn Subscription>,
+    rt: tokio::runtime::Handle,
+    metrics: Arc<Metrics>,
+    flush: Duration,
+    max: usize,
+) {
+    let mut closed = false;
+    while !closed {
+        let Some(first) = rt.block_on(sub.next()) else {
+            break;
+        };
+        let deadline = Instant::now() + flush;
+        let mut deliveries = vec![first];
+        let mut samples: Vec<Sample> = Vec::new();
+        let take = |d: &bus::Delivery, samples: &mut Vec<Sample>| {
+            if let Message::Telemetry(b) = &d.message {
+                samples.extend(b.samples.iter().cloned());
+            }
+        };
+        take(&deliveries[0], &mut samples);
+        while samples.len() < max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rt.block_on(async { tokio::time::timeout(left, sub.next()).await }) {
+                Ok(Some(d)) => {
+                    take(&d, &mut samples);
+                    deliveries.push(d);
+                }
+                Ok(None) => {
+                    closed = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let t0 = Instant::now();
+        match store.write_batch(&samples) {
+            Ok(n) => {
+                metrics.store_written.inc_by(n as u64);
+                metrics
+                    .store_batch_seconds
+                    .with_label_values(&["sqlite"])
+                    .observe(t0.elapsed().as_secs_f64());
+                for d in &deliveries {
+                    let _ = rt.block_on(sub.ack(d));
+                }
+            }
+            Err(e) => {
+                metrics.store_errors.inc();
+                tracing::error!(error = %e, samples = samples.len(), "store write failed");
+            }
+        }
+    }
+    if let Err(e) = store.checkpoint() {
+        tracing::warn!(error = %e, "store checkpoint failed");
+    }
+}

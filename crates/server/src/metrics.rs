@@ -1,0 +1,350 @@
+//! Internal events: each is one small type that both logs and counts itself, so that logs and
+//! `/metrics` always agree (the Vector pattern). Logs of frequent events are rate limited.
+
+use parking_lot::Mutex;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Every counter and histogram the server exposes.
+pub struct Metrics {
+    registry: Registry,
+    pub points_accepted: IntCounterVec,
+    pub points_rejected: IntCounterVec,
+    pub requests_rejected: IntCounterVec,
+    pub datagrams: IntCounterVec,
+    pub datagrams_rejected: IntCounterVec,
+    pub ring_dropped: IntCounter,
+    pub ring_depth: IntGauge,
+    pub batch_points: Histogram,
+    pub ws_clients: IntGauge,
+    pub ws_clients_dropped: IntCounterVec,
+    pub ws_messages_sent: IntCounterVec,
+    pub ws_bad_frames: IntCounter,
+    pub ingest_to_ws_latency: Histogram,
+    pub store_written: IntCounter,
+    pub store_batch_seconds: HistogramVec,
+    pub store_errors: IntCounter,
+    limiter: Mutex<HashMap<&'static str, (Instant, u64)>>,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric definition");
+    r.register(Box::new(h.clone()))
+        .expect("metric registered once");
+    h
+}
+
+impl Metrics {
+    /// Builds the registry. The definitions are constants, so the `expect`s cannot fire on input.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let ring_dropped = IntCounter::new(
+            "pitwall_ring_dropped_total",
+            "Points dropped by the ingest ring because it was full (oldest first).",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(ring_dropped.clone()))
+            .expect("metric registered once");
+        let ring_depth = IntGauge::new(
+            "pitwall_ring_depth_points",
+            "Points waiting in the ingest ring.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(ring_depth.clone()))
+            .expect("metric registered once");
+        let ws_clients = IntGauge::new(
+            "pitwall_ws_clients",
+            "WebSocket clients connected to /ws/realtime.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(ws_clients.clone()))
+            .expect("metric registered once");
+        let ws_bad_frames = IntCounter::new(
+            "pitwall_ws_bad_frames_total",
+            "WebSocket frames from clients that could not be understood.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(ws_bad_frames.clone()))
+            .expect("metric registered once");
+        let store_written = IntCounter::new(
+            "pitwall_store_samples_written_total",
+            "Samples written to the store.",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(store_written.clone()))
+            .expect("metric registered once");
+        let store_errors =
+            IntCounter::new("pitwall_store_errors_total", "Store writes that failed.")
+                .expect("valid metric definition");
+        r.register(Box::new(store_errors.clone()))
+            .expect("metric registered once");
+        let store_batch_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "pitwall_store_batch_seconds",
+                "Time to write one batch to the store.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["store"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(store_batch_seconds.clone()))
+            .expect("metric registered once");
+        Metrics {
+            points_accepted: counter_vec(
+                &r,
+                "pitwall_points_accepted_total",
+                "Telemetry points accepted, by source.",
+                &["source"],
+            ),
+            points_rejected: counter_vec(
+                &r,
+                "pitwall_points_rejected_total",
+                "Telemetry points rejected, by source and reason.",
+                &["source", "reason"],
+            ),
+            requests_rejected: counter_vec(
+                &r,
+                "pitwall_http_requests_rejected_total",
+                "Ingest requests refused whole, by reason.",
+                &["reason"],
+            ),
+            datagrams: counter_vec(
+                &r,
+                "pitwall_udp_datagrams_total",
+                "UDP datagrams received, by kind.",
+                &["kind"],
+            ),
+            datagrams_rejected: counter_vec(
+                &r,
+                "pitwall_udp_datagrams_rejected_total",
+                "UDP datagrams rejected whole, by reason.",
+                &["reason"],
+            ),
+            ring_dropped,
+            ring_depth,
+            batch_points: histogram(
+                &r,
+                "pitwall_batch_points",
+                "Points per batch handed out by the ingest ring.",
+                vec![1.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0],
+            ),
+            ws_clients,
+            ws_clients_dropped: counter_vec(
+                &r,
+                "pitwall_ws_clients_dropped_total",
+                "WebSocket clients dropped by the server, by reason.",
+                &["reason"],
+            ),
+            ws_messages_sent: counter_vec(
+                &r,
+                "pitwall_ws_messages_total",
+                "WebSocket messages queued to clients, by type.",
+                &["type"],
+            ),
+            ws_bad_frames,
+            ingest_to_ws_latency: histogram(
+                &r,
+                "pitwall_ingest_to_ws_latency_seconds",
+                "Time from a point's arrival to its WebSocket message being queued.",
+                vec![
+                    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5,
+                    1.0,
+                ],
+            ),
+            store_written,
+            store_batch_seconds,
+            store_errors,
+            registry: r,
+            limiter: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// True at most once a second per `key`; returns how many calls were suppressed since.
+    pub fn log_allowed(&self, key: &'static str) -> Option<u64> {
+        let mut m = self.limiter.lock();
+        let now = Instant::now();
+        let e = m.entry(key).or_insert((now - Duration::from_secs(2), 0));
+        if now.duration_since(e.0) >= Duration::from_secs(1) {
+            let suppressed = e.1;
+            *e = (now, 0);
+            Some(suppressed)
+        } else {
+            e.1 += 1;
+            None
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// A coarse, bounded label for a rejection reason (metric label values must stay few).
+pub fn reason_label(reason: &str) -> &'static str {
+    if reason.starts_with("missing") {
+        "missing_field"
+    } else if reason.contains("not a finite") {
+        "not_finite"
+    } else if reason.contains("outside the plausible range") || reason.contains("must be >=") {
+        "out_of_range"
+    } else if reason.starts_with("expected") {
+        "wrong_type"
+    } else if reason.contains("not valid JSON") {
+        "invalid_json"
+    } else {
+        "invalid"
+    }
+}
+
+// ---- internal events -------------------------------------------------------------------
+
+/// Points accepted from a source.
+pub struct PointsAccepted<'a> {
+    pub source: &'a str,
+    pub count: usize,
+}
+
+impl PointsAccepted<'_> {
+    pub fn emit(self, m: &Metrics) {
+        m.points_accepted
+            .with_label_values(&[self.source])
+            .inc_by(self.count as u64);
+        tracing::trace!(source = self.source, count = self.count, "points accepted");
+    }
+}
+
+/// One point refused, with the field and the reason.
+pub struct PointRejected<'a> {
+    pub source: &'a str,
+    pub index: usize,
+    pub field: &'a str,
+    pub reason: &'a str,
+}
+
+impl PointRejected<'_> {
+    pub fn emit(self, m: &Metrics) {
+        let label = reason_label(self.reason);
+        m.points_rejected
+            .with_label_values(&[self.source, label])
+            .inc();
+        if let Some(suppressed) = m.log_allowed("point_rejected") {
+            tracing::warn!(
+                source = self.source,
+                index = self.index,
+                field = self.field,
+                reason = self.reason,
+                suppressed,
+                "point rejected"
+            );
+        }
+    }
+}
+
+/// A whole UDP datagram refused.
+pub struct DatagramRejected<'a> {
+    pub reason: &'static str,
+    pub detail: &'a str,
+    pub from: std::net::SocketAddr,
+}
+
+impl DatagramRejected<'_> {
+    pub fn emit(self, m: &Metrics) {
+        m.datagrams_rejected.with_label_values(&[self.reason]).inc();
+        if let Some(suppressed) = m.log_allowed("datagram_rejected") {
+            tracing::warn!(
+                reason = self.reason,
+                detail = self.detail,
+                from = %self.from,
+                suppressed,
+                "UDP datagram rejected"
+            );
+        }
+    }
+}
+
+/// Points the ring dropped because it was full.
+pub struct RingDropped {
+    pub count: u64,
+}
+
+impl RingDropped {
+    pub fn emit(self, m: &Metrics) {
+        m.ring_dropped.inc_by(self.count);
+        if let Some(suppressed) = m.log_allowed("ring_dropped") {
+            tracing::warn!(
+                dropped = self.count,
+                suppressed,
+                "ingest ring full: oldest points dropped"
+            );
+        }
+    }
+}
+
+/// A WebSocket client dropped by the server.
+pub struct WsClientDropped {
+    pub reason: &'static str,
+    pub client: u64,
+}
+
+impl WsClientDropped {
+    pub fn emit(self, m: &Metrics) {
+        m.ws_clients_dropped.with_label_values(&[self.reason]).inc();
+        tracing::info!(
+            client = self.client,
+            reason = self.reason,
+            "WebSocket client dropped"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_and_rate_limits() {
+        let m = Metrics::new();
+        PointsAccepted {
+            source: "http",
+            count: 3,
+        }
+        .emit(&m);
+        m.ingest_to_ws_latency.observe(0.002);
+        let text = m.render();
+        assert!(text.contains("pitwall_points_accepted_total{source=\"http\"} 3"));
+        assert!(text.contains("pitwall_ingest_to_ws_latency_seconds_bucket"));
+        assert!(m.log_allowed("x").is_some());
+        assert!(m.log_allowed("x").is_none());
+        assert_eq!(
+            reason_label("1 is outside the plausible range"),
+            "out_of_range"
+        );
+        assert_eq!(reason_label("NaN is not a finite number"), "not_finite");
+    }
+}
