@@ -28,6 +28,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the stored sessions (id, track, cars, samples per car, first and last time).
     Sessions(SessionsArgs),
+    /// The demo: the server with a simulated 20-car race streamed through it live.
+    Demo(crate::race_cmd::DemoArgs),
+    /// Simulate a race (ground-truth tyre wear included) into the store, or to a GR Cup CSV.
+    Sim(crate::race_cmd::SimArgs),
     /// Benchmarks with a built-in load generator (`pitwall bench ingest --help`).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -69,7 +73,7 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "PITWALL_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
-    /// TOML file with any of the settings (buffer sizes, limits...): see config/pitwall.example.toml.
+    /// TOML file with any of the settings (buffer sizes, limits...): see config/pitwall.example.toml in the repository.
     #[arg(long, env = "PITWALL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Largest HTTP body accepted, bytes [default: 8388608].
@@ -127,17 +131,21 @@ pub enum BenchCommand {
     Ingest(crate::bench::IngestArgs),
 }
 
-pub fn print_sessions(sessions: &[store::SessionInfo]) {
+/// Writes the session table; a closed pipe (`| head`) ends the listing quietly.
+pub fn print_sessions(sessions: &[store::SessionInfo]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     if sessions.is_empty() {
-        println!("no sessions stored yet");
-        return;
+        return writeln!(out, "no sessions stored yet");
     }
-    println!(
+    writeln!(
+        out,
         "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14}",
         "SESSION", "TRACK", "CARS", "SAMPLES", "FIRST t_s", "LAST t_s"
-    );
+    )?;
     for s in sessions {
-        println!(
+        writeln!(
+            out,
             "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14}",
             s.id,
             s.track.as_deref().unwrap_or("-"),
@@ -149,9 +157,10 @@ pub fn print_sessions(sessions: &[store::SessionInfo]) {
             s.last_t_s
                 .map(|t| format!("{t:.3}"))
                 .unwrap_or_else(|| "-".into()),
-        );
+        )?;
         for c in &s.cars {
-            println!("  car {:<22} {:>28} samples", c.car_id, c.samples);
+            writeln!(out, "  car {:<22} {:>28} samples", c.car_id, c.samples)?;
         }
     }
+    Ok(())
 }

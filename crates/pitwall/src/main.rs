@@ -3,13 +3,14 @@
 
 mod bench;
 mod cli;
+mod race_cmd;
 
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
 use server::{Config, LogFormat};
 
-fn init_logging(format: LogFormat) {
+pub(crate) fn init_logging(format: LogFormat) {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_env("PITWALL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -56,13 +57,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
             let sessions = store.sessions()?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&sessions)?);
+            let written = if args.json {
+                use std::io::Write;
+                writeln!(
+                    std::io::stdout().lock(),
+                    "{}",
+                    serde_json::to_string_pretty(&sessions)?
+                )
             } else {
-                cli::print_sessions(&sessions);
+                cli::print_sessions(&sessions)
+            };
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
             }
-            Ok(())
         }
+        Command::Sim(a) => race_cmd::sim(a),
+        Command::Demo(a) => race_cmd::demo(a).await,
         Command::Bench(b) => {
             init_logging(LogFormat::Text);
             bench::run(b).await
@@ -87,7 +98,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     running.shutdown().await
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

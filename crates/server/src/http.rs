@@ -61,50 +61,6 @@ pub struct IngestResponse {
     pub rejected: Vec<RejectedPoint>,
 }
 
-/// One telemetry point as sent to `/api/telemetry/ingest` (documentation of the accepted
-/// fields; PitWall names and the seed's / GR Cup names are both read). Send one object, an
-/// array of them, or NDJSON.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct IngestPoint {
-    /// Session id; defaults to `track` when absent.
-    session: Option<String>,
-    /// Track name (required when `session` is absent).
-    track: Option<String>,
-    /// Car id (alias `car_id`, `vehicle_id`). Required.
-    chassis: Option<String>,
-    /// Session time, s (or `timestamp` / `meta_time`: seconds or RFC 3339).
-    t_s: Option<f64>,
-    meta_time: Option<String>,
-    /// 0..=9999
-    lap: Option<i64>,
-    /// Metres from the line, >= 0 (alias `lap_dist_m`, `Laptrigger_lapdist_dls`).
-    lapdist_m: Option<f64>,
-    /// 0..=500 (alias `speed`).
-    speed_kmh: Option<f64>,
-    /// Longitudinal g, |x| <= 6 (alias `accx_g`).
-    accx_can: Option<f64>,
-    /// Lateral g, |x| <= 6 (alias `accy_g`).
-    accy_can: Option<f64>,
-    /// Front brake pressure, bar >= 0 (alias `brake_front_bar`).
-    pbrake_f: Option<f64>,
-    /// Rear brake pressure, bar >= 0 (alias `brake_rear_bar`).
-    pbrake_r: Option<f64>,
-    /// Throttle 0..=100 % (alias `throttle_pct`, `aps`, `ath`).
-    throttle: Option<f64>,
-    /// Steering wheel angle, deg (alias `steering_deg`).
-    #[serde(rename = "Steering_Angle")]
-    steering_angle: Option<f64>,
-    /// 0..=20000 (alias `nmot`).
-    rpm: Option<f64>,
-    /// -1..=10
-    gear: Option<i64>,
-    lat_deg: Option<f64>,
-    lon_deg: Option<f64>,
-    /// Tyre wear per corner, percent: `[fl, fr, rl, rr]` or `{fl, fr, rl, rr}`.
-    tyre_wear_pct: Option<Vec<f64>>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     pub ok: bool,
@@ -150,7 +106,6 @@ pub struct SessionSummary {
         ErrorBody,
         IngestResponse,
         RejectedPoint,
-        IngestPoint,
         Health,
         Ready,
         SessionSummary,
@@ -169,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/docs", get(docs))
+        .route("/", get(dashboard))
         .route("/ws/realtime", get(ws_upgrade))
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_errors))
@@ -256,11 +212,7 @@ fn content_kind(headers: &HeaderMap) -> Result<bool, Box<Response>> {
 #[utoipa::path(
     post,
     path = "/api/telemetry/ingest",
-    request_body(description = "One point, an array of points (application/json), or NDJSON (application/x-ndjson)", content(
-        (IngestPoint = "application/json"),
-        (Vec<IngestPoint> = "application/json"),
-        (String = "application/x-ndjson")
-    )),
+    request_body(description = "One point or an array of points (the schema is patched in by `api_spec`)", content_type = "application/json", content = String),
     responses(
         (status = 200, description = "At least one point accepted", body = IngestResponse),
         (status = 422, description = "No point accepted", body = IngestResponse),
@@ -470,16 +422,44 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// The OpenAPI document: generated from the handlers and types above, with the ingest body's
+/// schema (one point or a non-empty array, every field with its range and aliases) taken from
+/// `assets/ingest_point.schema.json`, where it is easier to keep exact than in attributes.
+pub fn api_spec() -> &'static str {
+    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let mut v = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let point: serde_json::Value =
+            serde_json::from_str(include_str!("../assets/ingest_point.schema.json"))
+                .unwrap_or_default();
+        v["components"]["schemas"]["IngestPoint"] = point;
+        let body = serde_json::json!({
+            "description": "One point or a non-empty array of points as JSON. NDJSON (one point per line) is \
+                            also accepted with Content-Type application/x-ndjson. Valid points are kept even \
+                            when others in the body are refused.",
+            "required": true,
+            "content": {"application/json": {"schema": {"oneOf": [
+                {"$ref": "#/components/schemas/IngestPoint"},
+                {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/IngestPoint"}}
+            ]}}}
+        });
+        v["paths"]["/api/telemetry/ingest"]["post"]["requestBody"] = body;
+        let mut alias = v["paths"]["/api/telemetry/ingest"].clone();
+        alias["post"]["operationId"] = "ingest_alias".into();
+        alias["post"]["summary"] = "Alias of POST /api/telemetry/ingest.".into();
+        v["paths"]["/api/ingest"] = alias;
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    })
+}
+
 async fn openapi() -> Response {
-    match ApiDoc::openapi().to_json() {
-        Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "openapi",
-            None,
-            e.to_string(),
-        ),
-    }
+    ([(header::CONTENT_TYPE, "application/json")], api_spec()).into_response()
+}
+
+/// The live view: timing tower, the followed car's trace, pipeline rate (all assets inline,
+/// so it works offline).
+async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("../assets/index.html"))
 }
 
 async fn docs() -> Html<&'static str> {

@@ -255,6 +255,26 @@ impl Reader<'_> {
         Some(x as i64)
     }
 
+    /// An id: a non-blank string, or a number written as text.
+    fn id(&mut self, field: &str, v: &Value) -> Option<Arc<str>> {
+        if v.is_null() {
+            self.errs.push(Rejection::new(
+                field,
+                "null: give an id or leave the field out",
+            ));
+            return None;
+        }
+        let t = self.text(field, v)?;
+        if t.is_empty() {
+            self.errs.push(Rejection::new(
+                field,
+                "blank: give a non-empty id or leave the field out",
+            ));
+            return None;
+        }
+        Some(t)
+    }
+
     fn text(&mut self, field: &str, v: &Value) -> Option<Arc<str>> {
         match v {
             Value::Null => None,
@@ -273,11 +293,6 @@ impl Reader<'_> {
     fn time(&mut self, field: &str, v: &Value) -> Option<f64> {
         match v {
             Value::String(s) => {
-                if let Ok(x) = s.trim().parse::<f64>() {
-                    if x.is_finite() {
-                        return Some(x);
-                    }
-                }
                 match time::OffsetDateTime::parse(
                     s.trim(),
                     &time::format_description::well_known::Rfc3339,
@@ -286,7 +301,7 @@ impl Reader<'_> {
                     Err(e) => {
                         self.errs.push(Rejection::new(
                             field,
-                            format!("expected seconds or an RFC 3339 time: {e}"),
+                            format!("expected a number of seconds or an RFC 3339 time: {e}"),
                         ));
                         None
                     }
@@ -296,13 +311,25 @@ impl Reader<'_> {
         }
     }
 
+    /// A number that must be present (a corner of a per-wheel value).
+    fn req_num(&mut self, field: &str, v: &Value) -> Option<f64> {
+        if v.is_null() {
+            self.errs.push(Rejection::new(
+                field,
+                "missing corner: give all four numbers",
+            ));
+            return None;
+        }
+        self.num(field, v)
+    }
+
     fn corners(&mut self, field: &str, v: &Value) -> Option<Corners<f64>> {
         match v {
             Value::Null => None,
             Value::Array(a) if a.len() == 4 => {
                 let mut out = [0.0; 4];
                 for (i, x) in a.iter().enumerate() {
-                    out[i] = self.num(&format!("{field}[{i}]"), x)?;
+                    out[i] = self.req_num(&format!("{field}[{i}]"), x)?;
                 }
                 Some(Corners::from_array(out))
             }
@@ -310,7 +337,7 @@ impl Reader<'_> {
                 let mut out = [0.0; 4];
                 for (i, k) in ["fl", "fr", "rl", "rr"].iter().enumerate() {
                     match m.get(*k) {
-                        Some(x) => out[i] = self.num(&format!("{field}.{k}"), x)?,
+                        Some(x) => out[i] = self.req_num(&format!("{field}.{k}"), x)?,
                         None => {
                             self.errs.push(Rejection::new(
                                 format!("{field}.{k}"),
@@ -346,9 +373,9 @@ pub fn parse_point(m: &Map<String, Value>, now_unix_s: f64) -> Result<Sample, Ve
     let (mut t_s, mut timestamp, mut meta_time) = (None, None, None);
     for (k, v) in m {
         match k.as_str() {
-            "session" | "session_id" => session = r.text(k, v),
-            "track" => s.track = r.text(k, v),
-            "chassis" | "car_id" | "vehicle_id" | "car" => car = r.text(k, v),
+            "session" | "session_id" => session = r.id(k, v),
+            "track" => s.track = r.id(k, v),
+            "chassis" | "car_id" | "vehicle_id" | "car" => car = r.id(k, v),
             "t_s" => t_s = r.time(k, v),
             "timestamp" => timestamp = r.time(k, v),
             "meta_time" => meta_time = r.time(k, v),

@@ -70,8 +70,6 @@ pub fn validate(s: &Sample) -> Vec<Rejection> {
     }
     if !s.t_s.is_finite() {
         out.push(Rejection::new("t_s", "not a finite number"));
-    } else if s.t_s < 0.0 {
-        out.push(Rejection::new("t_s", format!("{} must be >= 0 s", s.t_s)));
     }
     if let Some(lap) = s.lap {
         if lap > 9999 {

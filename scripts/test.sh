@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need (promtool from
+# Debian's prometheus package, schemathesis and the F1 game codec from PyPI), then runs
+# rustfmt, clippy, every Rust test, and schemathesis against a live server.
+#
+# Usage: scripts/test.sh            (from the repository root; ../shared must be beside it)
+# Env:   PITWALL_SHARED  where shared/ is (default ../shared)
+#        PITWALL_PY      the Python virtualenv for test tools (default ~/.cache/pitwall-py)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PITWALL_SHARED=${PITWALL_SHARED:-$(cd .. && pwd)/shared}
+PY=${PITWALL_PY:-$HOME/.cache/pitwall-py}
+step() { printf '\n==> %s\n' "$*"; }
+
+step "tools"
+if ! command -v promtool >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+promtool --version | head -1
+if [ ! -x "$PY/bin/schemathesis" ]; then
+  python3 -m venv "$PY"
+  "$PY/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
+fi
+"$PY/bin/schemathesis" --version
+if [ -d "$PITWALL_SHARED/tools/f1-game" ]; then
+  bash "$PITWALL_SHARED/tools/f1-game/install.sh"
+else
+  echo "warning: $PITWALL_SHARED not found: tests that need shared/ will fail" >&2
+fi
+
+step "rustfmt"
+cargo fmt --all --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+# CI=true makes tests that need an external tool (promtool, python) fail instead of skipping.
+CI=${CI:-true} cargo test --workspace --locked
+
+step "schemathesis against a live server"
+scripts/schemathesis.sh
+
+echo
+echo "all tests passed"
