@@ -210,6 +210,19 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// A channel under one of its names, checked against the range of its canonical name
+    /// (so that a bad value is refused even when an alias later in the object is good).
+    fn chan(&mut self, canonical: &str, key: &str, v: &Value) -> Option<f64> {
+        let x = self.num(key, v)?;
+        match crate::validate::check_range(canonical, x) {
+            Some(r) => {
+                self.errs.push(r);
+                None
+            }
+            None => Some(x),
+        }
+    }
+
     fn num(&mut self, field: &str, v: &Value) -> Option<f64> {
         match v {
             Value::Null => None,
@@ -380,21 +393,27 @@ pub fn parse_point(m: &Map<String, Value>, now_unix_s: f64) -> Result<Sample, Ve
             "timestamp" => timestamp = r.time(k, v),
             "meta_time" => meta_time = r.time(k, v),
             "lap" => s.lap = r.int(k, v, 0, 9999).map(|x| x as u32),
-            "lap_dist_m" | "lapdist_m" | "Laptrigger_lapdist_dls" => s.lap_dist_m = r.num(k, v),
-            "speed_kmh" | "speed" => s.speed_kmh = r.num(k, v),
-            "accx_g" | "accx_can" => s.accx_g = r.num(k, v),
-            "accy_g" | "accy_can" => s.accy_g = r.num(k, v),
-            "brake_front_bar" | "pbrake_f" => s.brake_front_bar = r.num(k, v),
-            "brake_rear_bar" | "pbrake_r" => s.brake_rear_bar = r.num(k, v),
-            "throttle_pct" | "aps" | "ath" | "throttle" => s.throttle_pct = r.num(k, v),
-            "brake_pct" => s.brake_pct = r.num(k, v),
-            "steering_deg" | "Steering_Angle" | "steering" => s.steering_deg = r.num(k, v),
-            "rpm" | "nmot" => s.rpm = r.num(k, v),
+            "lap_dist_m" | "lapdist_m" | "Laptrigger_lapdist_dls" => {
+                s.lap_dist_m = r.chan("lap_dist_m", k, v)
+            }
+            "speed_kmh" | "speed" => s.speed_kmh = r.chan("speed_kmh", k, v),
+            "accx_g" | "accx_can" => s.accx_g = r.chan("accx_g", k, v),
+            "accy_g" | "accy_can" => s.accy_g = r.chan("accy_g", k, v),
+            "brake_front_bar" | "pbrake_f" => s.brake_front_bar = r.chan("brake_front_bar", k, v),
+            "brake_rear_bar" | "pbrake_r" => s.brake_rear_bar = r.chan("brake_rear_bar", k, v),
+            "throttle_pct" | "aps" | "ath" | "throttle" => {
+                s.throttle_pct = r.chan("throttle_pct", k, v)
+            }
+            "brake_pct" => s.brake_pct = r.chan("brake_pct", k, v),
+            "steering_deg" | "Steering_Angle" | "steering" => {
+                s.steering_deg = r.chan("steering_deg", k, v)
+            }
+            "rpm" | "nmot" => s.rpm = r.chan("rpm", k, v),
             "gear" => s.gear = r.int(k, v, -1, 10).map(|x| x as i8),
-            "lat_deg" | "VBOX_Lat_Min" | "lat" => s.lat_deg = r.num(k, v),
-            "lon_deg" | "VBOX_Long_Minutes" | "lon" => s.lon_deg = r.num(k, v),
+            "lat_deg" | "VBOX_Lat_Min" | "lat" => s.lat_deg = r.chan("lat_deg", k, v),
+            "lon_deg" | "VBOX_Long_Minutes" | "lon" => s.lon_deg = r.chan("lon_deg", k, v),
             "position" => s.position = r.int(k, v, 1, 255).map(|x| x as u8),
-            "fuel_kg" => s.fuel_kg = r.num(k, v),
+            "fuel_kg" => s.fuel_kg = r.chan("fuel_kg", k, v),
             "tyre_compound" => s.tyre_compound = r.text(k, v),
             "tyre_age_laps" => s.tyre_age_laps = r.int(k, v, 0, 9999).map(|x| x as u16),
             "pit_status" => {
@@ -418,8 +437,8 @@ pub fn parse_point(m: &Map<String, Value>, now_unix_s: f64) -> Result<Sample, Ve
             }
             "tyre_wear_pct" => s.tyre_wear_pct = r.corners(k, v),
             "tyre_temp_c" => s.tyre_temp_c = r.corners(k, v),
-            "track_temp_c" => s.track_temp_c = r.num(k, v),
-            "air_temp_c" => s.air_temp_c = r.num(k, v),
+            "track_temp_c" => s.track_temp_c = r.chan("track_temp_c", k, v),
+            "air_temp_c" => s.air_temp_c = r.chan("air_temp_c", k, v),
             _ => {}
         }
     }
@@ -430,7 +449,11 @@ pub fn parse_point(m: &Map<String, Value>, now_unix_s: f64) -> Result<Sample, Ve
     };
     s.car_id = car.unwrap_or_else(|| Arc::from(""));
     s.t_s = t_s.or(timestamp).or(meta_time).unwrap_or(now_unix_s);
-    errs.extend(validate(&s));
+    for r in validate(&s) {
+        if !errs.contains(&r) {
+            errs.push(r);
+        }
+    }
     if errs.is_empty() {
         Ok(s)
     } else {

@@ -19,32 +19,57 @@ impl Rejection {
     }
 }
 
-fn range(out: &mut Vec<Rejection>, field: &str, v: Option<f64>, lo: f64, hi: f64, unit: &str) {
-    if let Some(x) = v {
-        if !x.is_finite() {
-            out.push(Rejection::new(field, format!("{x} is not a finite number")));
-        } else if x < lo || x > hi {
-            out.push(Rejection::new(
-                field,
-                format!("{x} is outside the plausible range {lo}..={hi} {unit}"),
-            ));
-        }
-    }
-}
+/// Plausible range of each numeric channel: (field, low, high, unit). `f64::MAX` = no bound.
+const RANGES: &[(&str, f64, f64, &str)] = &[
+    ("lap_dist_m", 0.0, f64::MAX, "m"),
+    ("speed_kmh", 0.0, 500.0, "km/h"),
+    ("accx_g", -6.0, 6.0, "g"),
+    ("accy_g", -6.0, 6.0, "g"),
+    ("brake_front_bar", 0.0, f64::MAX, "bar"),
+    ("brake_rear_bar", 0.0, f64::MAX, "bar"),
+    ("throttle_pct", 0.0, 100.0, "%"),
+    ("brake_pct", 0.0, 100.0, "%"),
+    ("steering_deg", -1080.0, 1080.0, "deg"),
+    ("rpm", 0.0, 20000.0, "rpm"),
+    ("lat_deg", -90.0, 90.0, "deg"),
+    ("lon_deg", -180.0, 180.0, "deg"),
+    ("fuel_kg", 0.0, f64::MAX, "kg"),
+    ("track_temp_c", -50.0, 100.0, "°C"),
+    ("air_temp_c", -50.0, 70.0, "°C"),
+];
 
-fn min(out: &mut Vec<Rejection>, field: &str, v: Option<f64>, lo: f64, unit: &str) {
-    range(out, field, v, lo, f64::MAX, unit);
-    if let Some(last) = out.last_mut() {
-        if last.field == field && last.reason.contains("outside") {
-            last.reason = format!("{} must be >= {lo} {unit}", v.unwrap_or(f64::NAN));
-        }
+/// Checks one numeric channel by its canonical name; `None` when the value is plausible or the
+/// field has no range.
+pub fn check_range(field: &str, x: f64) -> Option<Rejection> {
+    if !x.is_finite() {
+        return Some(Rejection::new(field, format!("{x} is not a finite number")));
     }
+    let &(_, lo, hi, unit) = RANGES.iter().find(|r| r.0 == field)?;
+    if x >= lo && x <= hi {
+        return None;
+    }
+    Some(Rejection::new(
+        field,
+        if hi == f64::MAX {
+            format!("{x} must be >= {lo} {unit}")
+        } else {
+            format!("{x} is outside the plausible range {lo}..={hi} {unit}")
+        },
+    ))
 }
 
 fn corners(out: &mut Vec<Rejection>, field: &str, v: Option<Corners<f64>>, lo: f64, hi: f64) {
     if let Some(c) = v {
         for (name, x) in [("fl", c.fl), ("fr", c.fr), ("rl", c.rl), ("rr", c.rr)] {
-            range(out, &format!("{field}.{name}"), Some(x), lo, hi, "");
+            let f = format!("{field}.{name}");
+            if !x.is_finite() {
+                out.push(Rejection::new(f, format!("{x} is not a finite number")));
+            } else if x < lo || x > hi {
+                out.push(Rejection::new(
+                    f,
+                    format!("{x} is outside the plausible range {lo}..={hi}"),
+                ));
+            }
         }
     }
 }
@@ -79,23 +104,28 @@ pub fn validate(s: &Sample) -> Vec<Rejection> {
             ));
         }
     }
-    min(&mut out, "lap_dist_m", s.lap_dist_m, 0.0, "m");
-    range(&mut out, "speed_kmh", s.speed_kmh, 0.0, 500.0, "km/h");
-    range(&mut out, "accx_g", s.accx_g, -6.0, 6.0, "g");
-    range(&mut out, "accy_g", s.accy_g, -6.0, 6.0, "g");
-    min(&mut out, "brake_front_bar", s.brake_front_bar, 0.0, "bar");
-    min(&mut out, "brake_rear_bar", s.brake_rear_bar, 0.0, "bar");
-    range(&mut out, "throttle_pct", s.throttle_pct, 0.0, 100.0, "%");
-    range(&mut out, "brake_pct", s.brake_pct, 0.0, 100.0, "%");
-    range(
-        &mut out,
-        "steering_deg",
-        s.steering_deg,
-        -1080.0,
-        1080.0,
-        "deg",
-    );
-    range(&mut out, "rpm", s.rpm, 0.0, 20000.0, "rpm");
+    let channels = [
+        ("lap_dist_m", s.lap_dist_m),
+        ("speed_kmh", s.speed_kmh),
+        ("accx_g", s.accx_g),
+        ("accy_g", s.accy_g),
+        ("brake_front_bar", s.brake_front_bar),
+        ("brake_rear_bar", s.brake_rear_bar),
+        ("throttle_pct", s.throttle_pct),
+        ("brake_pct", s.brake_pct),
+        ("steering_deg", s.steering_deg),
+        ("rpm", s.rpm),
+        ("lat_deg", s.lat_deg),
+        ("lon_deg", s.lon_deg),
+        ("fuel_kg", s.fuel_kg),
+        ("track_temp_c", s.track_temp_c),
+        ("air_temp_c", s.air_temp_c),
+    ];
+    for (field, v) in channels {
+        if let Some(r) = v.and_then(|x| check_range(field, x)) {
+            out.push(r);
+        }
+    }
     if let Some(g) = s.gear {
         if !(-1..=10).contains(&g) {
             out.push(Rejection::new(
@@ -104,13 +134,8 @@ pub fn validate(s: &Sample) -> Vec<Rejection> {
             ));
         }
     }
-    range(&mut out, "lat_deg", s.lat_deg, -90.0, 90.0, "deg");
-    range(&mut out, "lon_deg", s.lon_deg, -180.0, 180.0, "deg");
-    min(&mut out, "fuel_kg", s.fuel_kg, 0.0, "kg");
     corners(&mut out, "tyre_wear_pct", s.tyre_wear_pct, 0.0, 100.0);
     corners(&mut out, "tyre_temp_c", s.tyre_temp_c, -50.0, 400.0);
-    range(&mut out, "track_temp_c", s.track_temp_c, -50.0, 100.0, "°C");
-    range(&mut out, "air_temp_c", s.air_temp_c, -50.0, 70.0, "°C");
     out
 }
 
