@@ -137,7 +137,8 @@ fn now_s() -> f64 {
 }
 
 /// Makes the points of one sender: its own cars, each with a strictly increasing clock that
-/// follows the wall clock, so `t_s` is the send time and (car, t_s) is unique.
+/// follows the wall clock (10 µs apart at least, so that the printed microseconds differ), so
+/// `t_s` is the send time and (car, t_s) is unique.
 struct PointGen {
     session: String,
     sender: usize,
@@ -163,7 +164,7 @@ impl PointGen {
             let car = (self.seq as usize) % cars;
             self.seq += 1;
             let seq = self.seq;
-            let t = now.max(self.last_t[car] + 1e-6);
+            let t = now.max(self.last_t[car] + 1e-5);
             self.last_t[car] = t;
             let x = (seq % 1000) as f64;
             let _ = write!(
@@ -211,15 +212,17 @@ async fn stored_points(client: &reqwest::Client, base: &str, session: &str) -> u
         .sum()
 }
 
-/// Reads one WebSocket client's stream; measuring clients record per-point latency.
+/// Reads one WebSocket client's stream. Measuring clients parse every point's `t_s` (its send
+/// time) into their own histogram; the others only read, as a dashboard's socket would, so that
+/// the generator spends its CPU where it measures.
 async fn ws_client(
     url: String,
     measure: bool,
-    hist: Arc<parking_lot::Mutex<Histogram<u64>>>,
     stop: Arc<AtomicBool>,
-    points: Arc<AtomicU64>,
-) -> anyhow::Result<()> {
+    messages: Arc<AtomicU64>,
+) -> anyhow::Result<Option<Histogram<u64>>> {
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     while !stop.load(Ordering::Relaxed) {
         let msg = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
             Ok(Some(Ok(m))) => m,
@@ -232,27 +235,18 @@ async fn ws_client(
         if !text.starts_with("{\"type\":\"telemetry_update\"") {
             continue;
         }
-        let now = now_s();
-        let mut n = 0u64;
-        let mut local = Vec::new();
-        for part in text.split("\"t_s\":").skip(1) {
-            n += 1;
-            if measure {
+        messages.fetch_add(1, Ordering::Relaxed);
+        if measure {
+            let now = now_s();
+            for part in text.split("\"t_s\":").skip(1) {
                 let end = part.find([',', '}']).unwrap_or(part.len());
                 if let Ok(t) = part[..end].parse::<f64>() {
-                    local.push(((now - t).max(0.0) * 1e6) as u64);
+                    let _ = hist.record((((now - t).max(0.0) * 1e6) as u64).max(1));
                 }
             }
         }
-        points.fetch_add(n, Ordering::Relaxed);
-        if measure {
-            let mut h = hist.lock();
-            for us in local {
-                let _ = h.record(us.max(1));
-            }
-        }
     }
-    Ok(())
+    Ok(measure.then_some(hist))
 }
 
 pub async fn run(cmd: crate::cli::BenchCommand) -> anyhow::Result<()> {
@@ -295,18 +289,14 @@ async fn drive(
     let session = format!("bench-{}", std::process::id());
     let ws_url = format!("{}/ws/realtime", base.replacen("http", "ws", 1));
     let stop = Arc::new(AtomicBool::new(false));
-    let hist = Arc::new(parking_lot::Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 60_000_000, 3,
-    )?));
-    let ws_points = Arc::new(AtomicU64::new(0));
+    let ws_messages = Arc::new(AtomicU64::new(0));
     let mut ws_tasks = Vec::new();
     for i in 0..a.ws_clients {
         ws_tasks.push(tokio::spawn(ws_client(
             ws_url.clone(),
             i < a.ws_measuring,
-            hist.clone(),
             stop.clone(),
-            ws_points.clone(),
+            ws_messages.clone(),
         )));
     }
     if a.ws_clients > 0 {
@@ -425,8 +415,10 @@ async fn drive(
     let accepted_metric_name = format!("pitwall_points_accepted_total{{source=\"{source}\"}}");
     let mut stored = 0;
     let mut accepted_n = 0;
-    let wait_until = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < wait_until {
+    // Until everything accepted is stored or dropped, or nothing moves for 5 s.
+    let mut last_change = Instant::now();
+    let mut last_stored = u64::MAX;
+    while last_change.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         accepted_n = if a.transport == Transport::Udp {
             metric_value(&client, base, &accepted_metric_name).await as u64
@@ -438,15 +430,21 @@ async fn drive(
         if stored + drops >= accepted_n {
             break;
         }
+        if stored != last_stored {
+            last_stored = stored;
+            last_change = Instant::now();
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let ring_drops = metric_value(&client, base, "pitwall_ring_dropped_total").await as u64;
     let ws_dropped = metric_value(&client, base, "pitwall_ws_clients_dropped_total").await as u64;
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     for t in ws_tasks {
-        let _ = t.await;
+        if let Ok(Ok(Some(one))) = t.await {
+            let _ = h.add(one);
+        }
     }
     let _ = rss_task.await;
-    let h = hist.lock();
     let rss = rss_samples.lock().clone();
     let q = |p: f64| {
         if h.is_empty() {
@@ -470,7 +468,7 @@ async fn drive(
         "lost_below_capacity": accepted_n.saturating_sub(stored + ring_drops),
         "ws_clients": a.ws_clients,
         "ws_clients_dropped": ws_dropped,
-        "ws_points_received": ws_points.load(Ordering::Relaxed),
+        "ws_messages_received": ws_messages.load(Ordering::Relaxed),
         "latency_ms": {"samples": h.len(), "p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": if h.is_empty() { None } else { Some(h.max() as f64 / 1000.0) }},
         "server_rss_kb": {
             "first": rss.first().map(|x| x.1),
@@ -504,11 +502,11 @@ async fn drive(
         );
         if a.ws_clients > 0 {
             println!(
-                "websocket        {} clients ({} measuring), {} dropped, {} points received",
+                "websocket        {} clients ({} measuring), {} dropped, {} messages received",
                 a.ws_clients,
                 a.ws_measuring.min(a.ws_clients),
                 ws_dropped,
-                ws_points.load(Ordering::Relaxed)
+                ws_messages.load(Ordering::Relaxed)
             );
             println!(
                 "latency ms       p50 {:?}  p95 {:?}  p99 {:?}  (n = {})",

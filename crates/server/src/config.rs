@@ -155,4 +155,11 @@ mod tests {
         assert!(bad.validate().is_err());
         assert!(Config::default().validate().is_ok());
     }
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let text = include_str!("../../../config/pitwall.example.toml");
+        let c: Config = toml::from_str(text).unwrap();
+        assert_eq!(c, Config::default());
+    }
 }
