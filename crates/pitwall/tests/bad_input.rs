@@ -31,21 +31,6 @@ async fn post(srv: &Server, ct: &str, body: impl Into<reqwest::Body>) -> (u16, V
     (status, r.json().await.unwrap())
 }
 
-async fn stored(srv: &Server, session: &str) -> u64 {
-    let v: Value = reqwest::get(srv.url("/api/sessions"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["id"] == session)
-        .map(|s| s["samples"].as_u64().unwrap())
-        .sum()
-}
-
 #[tokio::test]
 async fn http_bad_bodies_answer_clearly_and_are_counted() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,7 +110,7 @@ async fn http_bad_bodies_answer_clearly_and_are_counted() {
     assert_eq!(srv.metric(&m("missing_field")).await, 2.0);
     assert!(
         eventually(Duration::from_secs(2), || async {
-            stored(&srv, "bad").await == 1
+            srv.stored("bad").await == 1
         })
         .await
     );
@@ -174,7 +159,7 @@ async fn http_bad_bodies_answer_clearly_and_are_counted() {
     assert_eq!(st, 200);
     assert!(
         eventually(Duration::from_secs(2), || async {
-            stored(&srv, "bad").await == 2
+            srv.stored("bad").await == 2
         })
         .await
     );
@@ -226,7 +211,7 @@ async fn udp_garbage_is_counted_and_valid_datagrams_kept() {
     );
     assert!(
         eventually(Duration::from_secs(3), || async {
-            stored(&srv, "udp").await == valid
+            srv.stored("udp").await == valid
         })
         .await
     );
@@ -347,7 +332,7 @@ async fn websocket_slow_and_garbage_clients() {
     );
     assert!(
         eventually(Duration::from_secs(3), || async {
-            stored(&srv, "ws").await == sent
+            srv.stored("ws").await == sent
         })
         .await
     );

@@ -73,14 +73,8 @@ async fn stream_py_every_format_lands_in_the_store() {
         assert_eq!(cars.len(), 20);
         // Wait until the last frame is stored, then compare each car's last stored sample.
         let stored = eventually(Duration::from_secs(5), || async {
-            let v: Value = reqwest::get(srv.url("/api/sessions"))
+            srv.sessions()
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v.as_array()
-                .unwrap()
                 .iter()
                 .any(|s| s["id"] == session.as_str() && s["cars"].as_array().unwrap().len() == 20)
         })

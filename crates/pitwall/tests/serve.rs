@@ -109,14 +109,8 @@ async fn mixed_batch_reaches_websocket_and_survives_restart() {
 
     // Stored within a second of the answer.
     let stored = eventually(Duration::from_secs(1), || async {
-        let v: Value = reqwest::get(srv.url("/api/sessions"))
+        srv.sessions()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v.as_array()
-            .unwrap()
             .iter()
             .map(|s| s["samples"].as_u64().unwrap())
             .sum::<u64>()
@@ -127,15 +121,8 @@ async fn mixed_batch_reaches_websocket_and_survives_restart() {
 
     assert!(srv.stop().success());
     let srv = Server::start(dir.path(), &[]);
-    let v: Value = reqwest::get(srv.url("/api/sessions"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let barber = v
-        .as_array()
-        .unwrap()
+    let sessions = srv.sessions().await;
+    let barber = sessions
         .iter()
         .find(|s| s["id"] == "barber")
         .expect("barber kept");

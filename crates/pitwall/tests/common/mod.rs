@@ -82,6 +82,27 @@ impl Server {
         }
     }
 
+    /// `GET /api/sessions`, parsed.
+    pub async fn sessions(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = reqwest::get(self.url("/api/sessions"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Samples stored for one session (0 when it does not exist).
+    pub async fn stored(&self, session: &str) -> u64 {
+        self.sessions()
+            .await
+            .iter()
+            .filter(|s| s["id"] == session)
+            .filter_map(|s| s["samples"].as_u64())
+            .sum()
+    }
+
     /// Reads one metric's value (summing matching lines) from /metrics.
     pub async fn metric(&self, prefix: &str) -> f64 {
         let text = reqwest::get(self.url("/metrics"))

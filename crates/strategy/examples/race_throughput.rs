@@ -1,6 +1,6 @@
 //! Throughput in CPU time (the machine is shared, so wall time alone misleads).
 //!
-//! `CARGO_TARGET_DIR=/work/target-strategy cargo run --release -p strategy --example throughput`
+//! `CARGO_TARGET_DIR=/work/target-strategy cargo run --release -p strategy --example race_throughput`
 
 use std::time::Instant;
 

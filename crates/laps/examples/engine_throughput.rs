@@ -1,5 +1,5 @@
 //! Fixed-work throughput run for CPU-time measurement on a shared machine:
-//! `perf stat -e task-clock target/release/examples/throughput` → samples / task-clock.
+//! `perf stat -e task-clock target/release/examples/engine_throughput` → samples / task-clock.
 
 use laps::{LapEngine, LapEngineConfig};
 use std::hint::black_box;
