@@ -32,6 +32,15 @@ pub enum Command {
     Demo(crate::race_cmd::DemoArgs),
     /// Simulate a race (ground-truth tyre wear included) into the store, or to a GR Cup CSV.
     Sim(crate::race_cmd::SimArgs),
+    /// Import GR Cup files (telemetry, lap boundaries, official timing, results, weather, best
+    /// laps, seed JSON) into one session; prints the session id.
+    Import(crate::import::ImportArgs),
+    /// Export a stored session's samples to CSV or Parquet (and its official laps to CSV).
+    Export(crate::export::ExportArgs),
+    /// Replay a stored session, a telemetry file or an F1 UDP recording in real time × speed.
+    Replay(crate::replay::ReplayArgs),
+    /// Record F1 game UDP datagrams with their times into a file `pitwall replay` can play.
+    RecordF1(crate::replay::RecordF1Args),
     /// Benchmarks with a built-in load generator (`pitwall bench ingest --help`).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -140,13 +149,13 @@ pub fn print_sessions(sessions: &[store::SessionInfo]) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14}",
-        "SESSION", "TRACK", "CARS", "SAMPLES", "FIRST t_s", "LAST t_s"
+        "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14} {:>6}",
+        "SESSION", "TRACK", "CARS", "SAMPLES", "FIRST t_s", "LAST t_s", "LAPS"
     )?;
     for s in sessions {
         writeln!(
             out,
-            "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14}",
+            "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14} {:>6}",
             s.id,
             s.track.as_deref().unwrap_or("-"),
             s.cars.len(),
@@ -157,9 +166,14 @@ pub fn print_sessions(sessions: &[store::SessionInfo]) -> std::io::Result<()> {
             s.last_t_s
                 .map(|t| format!("{t:.3}"))
                 .unwrap_or_else(|| "-".into()),
+            s.official_laps,
         )?;
         for c in &s.cars {
-            writeln!(out, "  car {:<22} {:>28} samples", c.car_id, c.samples)?;
+            writeln!(
+                out,
+                "  car {:<22} {:>28} samples {:>6} official laps",
+                c.car_id, c.samples, c.official_laps
+            )?;
         }
     }
     Ok(())

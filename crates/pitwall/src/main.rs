@@ -3,7 +3,11 @@
 
 mod bench;
 mod cli;
+mod export;
+mod import;
+mod parquet_out;
 mod race_cmd;
+mod replay;
 
 use anyhow::Context;
 use clap::Parser;
@@ -74,6 +78,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sim(a) => race_cmd::sim(a),
         Command::Demo(a) => race_cmd::demo(a).await,
+        Command::Import(a) => tokio::task::spawn_blocking(move || import::run(a)).await?,
+        Command::Export(a) => tokio::task::spawn_blocking(move || export::run(a)).await?,
+        Command::Replay(a) => replay::run(a).await,
+        Command::RecordF1(a) => replay::record_f1(a).await,
         Command::Bench(b) => {
             init_logging(LogFormat::Text);
             bench::run(b).await

@@ -38,6 +38,8 @@ pub struct CarInfo {
     pub samples: u64,
     pub first_t_s: Option<f64>,
     pub last_t_s: Option<f64>,
+    /// Official timing laps stored for this car (0 without a timing file).
+    pub official_laps: u64,
 }
 
 /// A stored session with its cars.
@@ -49,9 +51,57 @@ pub struct SessionInfo {
     pub samples: u64,
     pub first_t_s: Option<f64>,
     pub last_t_s: Option<f64>,
+    /// Official timing laps stored for the session, all cars.
+    pub official_laps: u64,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+/// One lap of one car from an official timing file (`23_AnalysisEnduranceWithSections_*`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OfficialLapRow {
+    /// The car number label as written (`021` and `21` are different cars).
+    pub car_number: String,
+    pub lap: u32,
+    pub lap_time_s: f64,
+    pub s1_s: Option<f64>,
+    pub s2_s: Option<f64>,
+    pub s3_s: Option<f64>,
+    /// The car crossed the line in the pit lane (pit-in lap).
+    pub pit_in: bool,
+    /// Time in the pit lane, seconds, when the lap has a stop.
+    pub pit_time_s: Option<f64>,
+    /// Flag at the finish line: `GF`, `FCY`, `FF` or `other`.
+    pub flag: String,
+    /// Race time at the end of the lap, seconds.
+    pub elapsed_s: Option<f64>,
+    /// Average speed of the lap, km/h.
+    pub kph: Option<f64>,
+    pub top_speed_kmh: Option<f64>,
+    pub driver_number: Option<u32>,
+    pub driver_name: Option<String>,
+    pub team: Option<String>,
+    pub class: Option<String>,
+}
+
+/// One lap boundary event of one car (from a `*_lap_start*`, `*_lap_end*` or `*_lap_time*`
+/// file). Which of the three a file is cannot be told from its header; `source` keeps the
+/// file name it came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LapEventRow {
+    pub car_number: String,
+    pub lap: u32,
+    /// The instant, Unix seconds of the car's clock.
+    pub t_s: f64,
+    /// The lap number as the file wrote it (`None` when empty).
+    pub raw_lap: Option<u32>,
+    /// Whether `lap` was repaired from the order of events.
+    pub repaired: bool,
+    /// The file's undocumented `value` column, where present.
+    pub value: Option<f64>,
+    /// Where the event came from (the file name).
+    pub source: String,
+}
+
+const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATION_1: &str = "
 CREATE TABLE sessions (
@@ -80,6 +130,40 @@ CREATE TABLE samples (
     tyre_temp_fl_c REAL, tyre_temp_fr_c REAL, tyre_temp_rl_c REAL, tyre_temp_rr_c REAL,
     track_temp_c REAL, air_temp_c REAL,
     PRIMARY KEY (car_id, t_s)
+) WITHOUT ROWID;
+";
+
+/// Official laps, lap boundary events and per-session documents (results, weather, best laps).
+const MIGRATION_2: &str = "
+CREATE TABLE official_laps (
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    car_number TEXT NOT NULL,
+    lap INTEGER NOT NULL,
+    lap_time_s REAL NOT NULL,
+    s1_s REAL, s2_s REAL, s3_s REAL,
+    pit_in INTEGER NOT NULL DEFAULT 0,
+    pit_time_s REAL,
+    flag TEXT NOT NULL,
+    elapsed_s REAL, kph REAL, top_speed_kmh REAL,
+    driver_number INTEGER, driver_name TEXT, team TEXT, class TEXT,
+    PRIMARY KEY (session_id, car_number, lap)
+) WITHOUT ROWID;
+CREATE TABLE lap_events (
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    car_number TEXT NOT NULL,
+    source TEXT NOT NULL,
+    lap INTEGER NOT NULL,
+    t_s REAL NOT NULL,
+    raw_lap INTEGER,
+    repaired INTEGER NOT NULL DEFAULT 0,
+    value REAL,
+    PRIMARY KEY (session_id, car_number, source, lap, t_s)
+) WITHOUT ROWID;
+CREATE TABLE session_meta (
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    kind TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (session_id, kind)
 ) WITHOUT ROWID;
 ";
 
@@ -118,6 +202,11 @@ impl Store {
         if version < 1 {
             conn.execute_batch(&format!(
                 "BEGIN; {MIGRATION_1} PRAGMA user_version = 1; COMMIT;"
+            ))?;
+        }
+        if version < 2 {
+            conn.execute_batch(&format!(
+                "BEGIN; {MIGRATION_2} PRAGMA user_version = 2; COMMIT;"
             ))?;
         }
         Ok(Store {
@@ -243,7 +332,9 @@ impl Store {
     /// Every stored session with its cars, newest first.
     pub fn sessions(&self) -> Result<Vec<SessionInfo>> {
         let mut stmt = self.conn.prepare(
-            "SELECT s.key, s.track, c.car_key, c.n_samples, c.first_t_s, c.last_t_s
+            "SELECT s.key, s.track, c.car_key, c.n_samples, c.first_t_s, c.last_t_s,
+                (SELECT COUNT(*) FROM official_laps o
+                 WHERE o.session_id = s.id AND o.car_number = c.car_key)
              FROM sessions s LEFT JOIN cars c ON c.session_id = s.id
              ORDER BY s.id DESC, c.car_key",
         )?;
@@ -259,6 +350,7 @@ impl Store {
                     samples: 0,
                     first_t_s: None,
                     last_t_s: None,
+                    official_laps: 0,
                 });
             }
             let car: Option<String> = r.get(2)?;
@@ -268,8 +360,10 @@ impl Store {
                     samples: r.get::<_, i64>(3)?.max(0) as u64,
                     first_t_s: r.get(4)?,
                     last_t_s: r.get(5)?,
+                    official_laps: r.get::<_, i64>(6)?.max(0) as u64,
                 };
                 s.samples += c.samples;
+                s.official_laps += c.official_laps;
                 s.first_t_s = min_opt(s.first_t_s, c.first_t_s);
                 s.last_t_s = max_opt(s.last_t_s, c.last_t_s);
                 s.cars.push(c);
@@ -351,6 +445,177 @@ impl Store {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Creates the session if it is new (returns its row id). A given `track` replaces the
+    /// stored one; `None` keeps it.
+    pub fn ensure_session(&mut self, session: &str, track: Option<&str>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO sessions (key, track) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET track = COALESCE(excluded.track, sessions.track)",
+            params![session, track],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM sessions WHERE key = ?1", [session], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn session_row(&self, session: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT id FROM sessions WHERE key = ?1", [session], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::NoSession(session.to_string()))
+    }
+
+    /// Stores official timing laps of a session (created if new) in one transaction; a lap
+    /// already stored for the same car is replaced. Each car gets a row in the session's cars
+    /// (with 0 samples if it has no telemetry), so it is listed by [`Store::sessions`].
+    /// Returns the rows written.
+    pub fn write_official_laps(&mut self, session: &str, laps: &[OfficialLapRow]) -> Result<usize> {
+        let sid = self.ensure_session(session, None)?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut car = tx.prepare_cached(
+                "INSERT OR IGNORE INTO cars (session_id, car_key) VALUES (?1, ?2)",
+            )?;
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO official_laps VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?;
+            for l in laps {
+                car.execute(params![sid, l.car_number])?;
+                ins.execute(params![
+                    sid,
+                    l.car_number,
+                    l.lap,
+                    l.lap_time_s,
+                    l.s1_s,
+                    l.s2_s,
+                    l.s3_s,
+                    l.pit_in,
+                    l.pit_time_s,
+                    l.flag,
+                    l.elapsed_s,
+                    l.kph,
+                    l.top_speed_kmh,
+                    l.driver_number,
+                    l.driver_name,
+                    l.team,
+                    l.class,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(laps.len())
+    }
+
+    /// The official laps of a session (all cars, or one), by car number then lap.
+    pub fn official_laps(&self, session: &str, car: Option<&str>) -> Result<Vec<OfficialLapRow>> {
+        let sid = self.session_row(session)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT car_number, lap, lap_time_s, s1_s, s2_s, s3_s, pit_in, pit_time_s, flag,
+                    elapsed_s, kph, top_speed_kmh, driver_number, driver_name, team, class
+             FROM official_laps WHERE session_id = ?1 AND (?2 IS NULL OR car_number = ?2)
+             ORDER BY car_number, lap",
+        )?;
+        let rows = stmt.query_map(params![sid, car], |r| {
+            Ok(OfficialLapRow {
+                car_number: r.get(0)?,
+                lap: r.get(1)?,
+                lap_time_s: r.get(2)?,
+                s1_s: r.get(3)?,
+                s2_s: r.get(4)?,
+                s3_s: r.get(5)?,
+                pit_in: r.get(6)?,
+                pit_time_s: r.get(7)?,
+                flag: r.get(8)?,
+                elapsed_s: r.get(9)?,
+                kph: r.get(10)?,
+                top_speed_kmh: r.get(11)?,
+                driver_number: r.get(12)?,
+                driver_name: r.get(13)?,
+                team: r.get(14)?,
+                class: r.get(15)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Stores lap boundary events of a session (created if new) in one transaction; an
+    /// event already stored (same car, source, lap and instant) is replaced. Returns the
+    /// rows written.
+    pub fn write_lap_events(&mut self, session: &str, events: &[LapEventRow]) -> Result<usize> {
+        let sid = self.ensure_session(session, None)?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO lap_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for e in events {
+                ins.execute(params![
+                    sid,
+                    e.car_number,
+                    e.source,
+                    e.lap,
+                    e.t_s,
+                    e.raw_lap,
+                    e.repaired,
+                    e.value
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(events.len())
+    }
+
+    /// The lap boundary events of a session (all cars, or one), by car, source and time.
+    pub fn lap_events(&self, session: &str, car: Option<&str>) -> Result<Vec<LapEventRow>> {
+        let sid = self.session_row(session)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT car_number, lap, t_s, raw_lap, repaired, value, source FROM lap_events
+             WHERE session_id = ?1 AND (?2 IS NULL OR car_number = ?2)
+             ORDER BY car_number, source, t_s",
+        )?;
+        let rows = stmt.query_map(params![sid, car], |r| {
+            Ok(LapEventRow {
+                car_number: r.get(0)?,
+                lap: r.get(1)?,
+                t_s: r.get(2)?,
+                raw_lap: r.get(3)?,
+                repaired: r.get(4)?,
+                value: r.get(5)?,
+                source: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Attaches a JSON document of `kind` (`results`, `weather`, `best_laps`...) to a
+    /// session (created if new), replacing any earlier one of that kind.
+    pub fn set_session_meta(&mut self, session: &str, kind: &str, json: &str) -> Result<()> {
+        let sid = self.ensure_session(session, None)?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO session_meta (session_id, kind, json) VALUES (?1, ?2, ?3)",
+            params![sid, kind, json],
+        )?;
+        Ok(())
+    }
+
+    /// The JSON document of `kind` attached to a session, if any.
+    pub fn session_meta(&self, session: &str, kind: &str) -> Result<Option<String>> {
+        let sid = self.session_row(session)?;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT json FROM session_meta WHERE session_id = ?1 AND kind = ?2",
+                params![sid, kind],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Checkpoints the WAL into the main file (on clean shutdown).
@@ -437,5 +702,104 @@ mod tests {
             st.for_each_sample("nope", None, |_| {}),
             Err(StoreError::NoSession(_))
         ));
+    }
+
+    fn lap(car: &str, lap: u32, t: f64) -> OfficialLapRow {
+        OfficialLapRow {
+            car_number: car.into(),
+            lap,
+            lap_time_s: t,
+            s1_s: Some(30.0),
+            s2_s: None,
+            s3_s: Some(40.5),
+            pit_in: lap == 2,
+            pit_time_s: (lap == 2).then_some(61.25),
+            flag: if lap == 3 { "FCY" } else { "GF" }.into(),
+            elapsed_s: Some(100.0 * lap as f64),
+            kph: Some(140.0),
+            top_speed_kmh: None,
+            driver_number: Some(1),
+            driver_name: Some("A. Driver".into()),
+            team: None,
+            class: Some("Am".into()),
+        }
+    }
+
+    #[test]
+    fn official_laps_meta_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Store::open(dir.path()).unwrap();
+        st.write_batch(&[sample("r", "21", 1.0)]).unwrap();
+        let laps = vec![
+            lap("21", 1, 99.5),
+            lap("021", 1, 101.0),
+            lap("021", 2, 120.0),
+            lap("021", 3, 130.0),
+        ];
+        assert_eq!(st.write_official_laps("r", &laps).unwrap(), 4);
+        // Idempotent: the same laps again replace, not add.
+        st.write_official_laps("r", &laps).unwrap();
+        let back = st.official_laps("r", None).unwrap();
+        assert_eq!(back.len(), 4);
+        assert_eq!(back[0], laps[1]);
+        assert_eq!(
+            st.official_laps("r", Some("021")).unwrap(),
+            laps[1..].to_vec()
+        );
+        let s = st.session("r").unwrap();
+        assert_eq!(s.official_laps, 4);
+        assert_eq!(s.samples, 1);
+        let cars: Vec<_> = s
+            .cars
+            .iter()
+            .map(|c| (c.car_id.as_str(), c.samples, c.official_laps))
+            .collect();
+        assert_eq!(cars, vec![("021", 0, 3), ("21", 1, 1)]);
+
+        assert_eq!(st.session_meta("r", "weather").unwrap(), None);
+        st.set_session_meta("r", "weather", "[1]").unwrap();
+        st.set_session_meta("r", "weather", "[2]").unwrap();
+        assert_eq!(
+            st.session_meta("r", "weather").unwrap().as_deref(),
+            Some("[2]")
+        );
+        assert!(matches!(
+            st.session_meta("x", "weather"),
+            Err(StoreError::NoSession(_))
+        ));
+
+        let ev = LapEventRow {
+            car_number: "7".into(),
+            lap: 3,
+            t_s: 10.0,
+            raw_lap: Some(32768),
+            repaired: true,
+            value: None,
+            source: "lap_end.csv".into(),
+        };
+        st.write_lap_events("r", std::slice::from_ref(&ev)).unwrap();
+        assert_eq!(st.lap_events("r", Some("7")).unwrap(), vec![ev]);
+
+        st.ensure_session("r", Some("Barber")).unwrap();
+        assert_eq!(st.session("r").unwrap().track.as_deref(), Some("Barber"));
+    }
+
+    #[test]
+    fn migrates_a_version_1_store() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(&format!("{MIGRATION_1} PRAGMA user_version = 1;"))
+                .unwrap();
+        }
+        let mut st = Store::open(dir.path()).unwrap();
+        st.write_batch(&[sample("old", "a", 1.0)]).unwrap();
+        st.write_official_laps("old", &[lap("a", 1, 90.0)]).unwrap();
+        assert_eq!(st.session("old").unwrap().cars[0].official_laps, 1);
+        let v: i64 = st
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
     }
 }

@@ -278,10 +278,10 @@ impl Reader<'_> {
             return None;
         }
         let t = self.text(field, v)?;
-        if t.is_empty() {
+        if !crate::validate::is_usable_id(&t) {
             self.errs.push(Rejection::new(
                 field,
-                "blank: give a non-empty id or leave the field out",
+                "not a usable id: give at least one letter or digit, or leave the field out",
             ));
             return None;
         }
@@ -450,7 +450,17 @@ pub fn parse_point(m: &Map<String, Value>, now_unix_s: f64) -> Result<Sample, Ve
     s.car_id = car.unwrap_or_else(|| Arc::from(""));
     s.t_s = t_s.or(timestamp).or(meta_time).unwrap_or(now_unix_s);
     for r in validate(&s) {
-        if !errs.contains(&r) {
+        // One reason per field is enough: a refused id is also "missing" to `validate`.
+        let field_known = errs.iter().any(|e| e.field == r.field)
+            || (r.field == "chassis"
+                && errs
+                    .iter()
+                    .any(|e| ["car_id", "vehicle_id", "car"].contains(&e.field.as_str())))
+            || (r.field == "session"
+                && errs
+                    .iter()
+                    .any(|e| ["session_id", "track"].contains(&e.field.as_str())));
+        if !field_known {
             errs.push(r);
         }
     }

@@ -19,6 +19,12 @@ impl Rejection {
     }
 }
 
+/// An id (session, track, car) is usable when it has at least one ASCII letter or digit; this
+/// rule reads the same in every regex dialect (`/api/openapi.json` states it as a pattern).
+pub fn is_usable_id(id: &str) -> bool {
+    id.chars().any(|c| c.is_ascii_alphanumeric())
+}
+
 /// Plausible range of each numeric channel: (field, low, high, unit). `f64::MAX` = no bound.
 const RANGES: &[(&str, f64, f64, &str)] = &[
     ("lap_dist_m", 0.0, f64::MAX, "m"),
@@ -81,13 +87,13 @@ fn corners(out: &mut Vec<Rejection>, field: &str, v: Option<Corners<f64>>, lo: f
 /// ±90°, longitude ±180°, tyre wear 0-100 %; every number finite; session and car ids present.
 pub fn validate(s: &Sample) -> Vec<Rejection> {
     let mut out = Vec::new();
-    if s.session_id.trim().is_empty() {
+    if !is_usable_id(&s.session_id) {
         out.push(Rejection::new(
             "session",
             "missing: give a session id or a track name",
         ));
     }
-    if s.car_id.trim().is_empty() {
+    if !is_usable_id(&s.car_id) {
         out.push(Rejection::new(
             "chassis",
             "missing: give a car id (chassis or car_id)",

@@ -1,0 +1,225 @@
+//! `pitwall export`: a stored session's samples to CSV (one row per sample, units in the
+//! column names), and its official laps (if any) to `<out stem>_laps.csv`.
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use store::Store;
+use telemetry::{Corners, Sample};
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Comma-separated, a header line, empty fields for missing values.
+    Csv,
+    /// Apache Parquet (Snappy), the same columns, missing values as nulls.
+    Parquet,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The session id (see `pitwall sessions`).
+    pub session: String,
+    /// Output format. With csv, the official laps (if any) go to `<out stem>_laps.csv`.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Output file for the samples.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only this car.
+    #[arg(long)]
+    pub car: Option<String>,
+    #[command(flatten)]
+    pub data_dir: crate::cli::DataDirArg,
+}
+
+/// The sample columns, in order.
+pub const SAMPLE_COLUMNS: [&str; 33] = [
+    "session_id",
+    "track",
+    "car_id",
+    "t_s",
+    "lap",
+    "lap_dist_m",
+    "speed_kmh",
+    "accx_g",
+    "accy_g",
+    "brake_front_bar",
+    "brake_rear_bar",
+    "throttle_pct",
+    "brake_pct",
+    "steering_deg",
+    "rpm",
+    "gear",
+    "lat_deg",
+    "lon_deg",
+    "position",
+    "fuel_kg",
+    "tyre_compound",
+    "tyre_age_laps",
+    "pit_status",
+    "tyre_wear_fl_pct",
+    "tyre_wear_fr_pct",
+    "tyre_wear_rl_pct",
+    "tyre_wear_rr_pct",
+    "tyre_temp_fl_c",
+    "tyre_temp_fr_c",
+    "tyre_temp_rl_c",
+    "tyre_temp_rr_c",
+    "track_temp_c",
+    "air_temp_c",
+];
+
+/// The official lap columns, in order.
+pub const LAP_COLUMNS: [&str; 17] = [
+    "session_id",
+    "car_number",
+    "lap",
+    "lap_time_s",
+    "s1_s",
+    "s2_s",
+    "s3_s",
+    "pit_in",
+    "pit_time_s",
+    "flag",
+    "elapsed_s",
+    "kph",
+    "top_speed_kmh",
+    "driver_number",
+    "driver_name",
+    "team",
+    "class",
+];
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+fn corners(c: Option<Corners<f64>>) -> [String; 4] {
+    match c.map(Corners::to_array) {
+        Some(a) => a.map(|x| x.to_string()),
+        None => Default::default(),
+    }
+}
+
+fn sample_record(s: &Sample) -> Vec<String> {
+    let w = corners(s.tyre_wear_pct);
+    let t = corners(s.tyre_temp_c);
+    let mut r = vec![
+        s.session_id.to_string(),
+        opt(s.track.as_deref()),
+        s.car_id.to_string(),
+        s.t_s.to_string(),
+        opt(s.lap),
+        opt(s.lap_dist_m),
+        opt(s.speed_kmh),
+        opt(s.accx_g),
+        opt(s.accy_g),
+        opt(s.brake_front_bar),
+        opt(s.brake_rear_bar),
+        opt(s.throttle_pct),
+        opt(s.brake_pct),
+        opt(s.steering_deg),
+        opt(s.rpm),
+        opt(s.gear),
+        opt(s.lat_deg),
+        opt(s.lon_deg),
+        opt(s.position),
+        opt(s.fuel_kg),
+        opt(s.tyre_compound.as_deref()),
+        opt(s.tyre_age_laps),
+        opt(s.pit_status.map(|p| p.code())),
+    ];
+    r.extend(w);
+    r.extend(t);
+    r.push(opt(s.track_temp_c));
+    r.push(opt(s.air_temp_c));
+    r
+}
+
+/// `<dir>/<stem>_laps.csv` next to `out`.
+pub fn laps_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    out.with_file_name(format!("{stem}_laps.csv"))
+}
+
+pub fn run(a: ExportArgs) -> anyhow::Result<()> {
+    let store = Store::open(&a.data_dir.data_dir)
+        .with_context(|| format!("opening the store under {}", a.data_dir.data_dir.display()))?;
+    // Fails with "no session X" before creating any file.
+    let info = store.session(&a.session)?;
+    if a.format == ExportFormat::Parquet {
+        let f = std::fs::File::create(&a.out)
+            .with_context(|| format!("cannot create {}", a.out.display()))?;
+        let mut w = crate::parquet_out::ParquetSamples::create(f)?;
+        let mut err: Option<parquet::errors::ParquetError> = None;
+        store.for_each_sample(&a.session, a.car.as_deref(), |s| {
+            if err.is_none() {
+                if let Err(e) = w.push(s) {
+                    err = Some(e);
+                }
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e).with_context(|| format!("writing {}", a.out.display()));
+        }
+        let n = w
+            .finish()
+            .with_context(|| format!("writing {}", a.out.display()))?;
+        eprintln!("{}: {n} samples", a.out.display());
+        println!("{}", a.out.display());
+        return Ok(());
+    }
+    let mut w = csv::Writer::from_path(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    w.write_record(SAMPLE_COLUMNS)?;
+    let mut err: Option<csv::Error> = None;
+    let n = store.for_each_sample(&a.session, a.car.as_deref(), |s| {
+        if err.is_none() {
+            if let Err(e) = w.write_record(sample_record(&s)) {
+                err = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = err {
+        return Err(e).with_context(|| format!("writing {}", a.out.display()));
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!("{}: {n} samples", a.out.display());
+    if info.official_laps > 0 {
+        let laps = store.official_laps(&a.session, a.car.as_deref())?;
+        let p = laps_path(&a.out);
+        let mut w =
+            csv::Writer::from_path(&p).with_context(|| format!("cannot create {}", p.display()))?;
+        w.write_record(LAP_COLUMNS)?;
+        for l in &laps {
+            w.write_record([
+                a.session.clone(),
+                l.car_number.clone(),
+                l.lap.to_string(),
+                l.lap_time_s.to_string(),
+                opt(l.s1_s),
+                opt(l.s2_s),
+                opt(l.s3_s),
+                u8::from(l.pit_in).to_string(),
+                opt(l.pit_time_s),
+                l.flag.clone(),
+                opt(l.elapsed_s),
+                opt(l.kph),
+                opt(l.top_speed_kmh),
+                opt(l.driver_number),
+                opt(l.driver_name.as_deref()),
+                opt(l.team.as_deref()),
+                opt(l.class.as_deref()),
+            ])?;
+        }
+        w.flush()
+            .with_context(|| format!("writing {}", p.display()))?;
+        eprintln!("{}: {} official laps", p.display(), laps.len());
+    }
+    println!("{}", a.out.display());
+    Ok(())
+}
