@@ -89,9 +89,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let running = server::start(config).await?;
-    // One machine-readable line so that scripts and tests can find the bound ports.
+/// The one machine-readable line (`serve`, `demo`, `replay --embedded`) by which scripts, tests
+/// and `pitwall bench` find the bound ports.
+pub(crate) fn print_listening(running: &server::Running) {
     println!(
         "pitwall listening http={} udp={} dashboard=http://{}/",
         running.http_addr,
@@ -101,6 +101,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .unwrap_or_else(|| "off".into()),
         running.http_addr
     );
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = server::start(config).await?;
+    print_listening(&running);
     shutdown_signal().await;
     tracing::info!("shutdown requested: draining the pipeline");
     running.shutdown().await

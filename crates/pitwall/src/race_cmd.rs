@@ -182,15 +182,7 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         running.http_addr,
         running.http_addr
     );
-    println!(
-        "pitwall listening http={} udp={} dashboard=http://{}/",
-        running.http_addr,
-        running
-            .udp_addr
-            .map(|x| x.to_string())
-            .unwrap_or_else(|| "off".into()),
-        running.http_addr
-    );
+    crate::print_listening(&running);
     let state = running.state.clone();
     let race_args = a.race.clone();
     let speed = a.speed;

@@ -253,15 +253,7 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
             crate::init_logging(config.log_format);
             let ring_high = (config.ring_capacity / 2).max(1);
             let running = server::start(config).await?;
-            println!(
-                "pitwall listening http={} udp={} dashboard=http://{}/",
-                running.http_addr,
-                running
-                    .udp_addr
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| "off".into()),
-                running.http_addr
-            );
+            crate::print_listening(&running);
             Sink::Embedded { running, ring_high }
         }
     };
