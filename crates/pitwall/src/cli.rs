@@ -41,6 +41,9 @@ pub enum Command {
     Replay(crate::replay::ReplayArgs),
     /// Record F1 game UDP datagrams with their times into a file `pitwall replay` can play.
     RecordF1(crate::replay::RecordF1Args),
+    /// Pit-window recommendation: simulate the rest of a race thousands of times for every plan
+    /// (stay out, one stop, two stops) of one car; or back-test the model on a stored race.
+    Strategy(crate::strategy_cmd::StrategyArgs),
     /// Benchmarks with a built-in load generator (`pitwall bench ingest --help`).
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -8,6 +8,7 @@ mod import;
 mod parquet_out;
 mod race_cmd;
 mod replay;
+mod strategy_cmd;
 
 use anyhow::Context;
 use clap::Parser;
@@ -82,6 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => tokio::task::spawn_blocking(move || export::run(a)).await?,
         Command::Replay(a) => replay::run(a).await,
         Command::RecordF1(a) => replay::record_f1(a).await,
+        Command::Strategy(a) => tokio::task::spawn_blocking(move || strategy_cmd::run(a)).await?,
         Command::Bench(b) => {
             init_logging(LogFormat::Text);
             bench::run(b).await

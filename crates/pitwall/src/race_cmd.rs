@@ -127,6 +127,7 @@ pub fn sim(a: SimArgs) -> anyhow::Result<()> {
             let mut st = store::Store::open(&a.data_dir.data_dir).with_context(|| {
                 format!("opening the store under {}", a.data_dir.data_dir.display())
             })?;
+            st.set_session_meta(&session_id, "race", &race_doc(&a.race, "sim"))?;
             let mut steps = 0u64;
             let mut batch = Vec::with_capacity(50_000);
             loop {
@@ -200,6 +201,10 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
                     return;
                 }
             };
+            let doc = race_doc(&args, "demo");
+            if let Err(e) = state.reader.lock().set_session_meta(&session, "race", &doc) {
+                tracing::warn!(error = %e, "could not store the race document");
+            }
             tracing::info!(session = %session, seed, "demo race started");
             let tick = Duration::from_secs_f64(race.tick_s() / speed);
             let t0 = tokio::time::Instant::now();
@@ -224,6 +229,18 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     feeder.abort();
     tracing::info!("shutdown requested: draining the pipeline");
     running.shutdown().await
+}
+
+/// The session's `race` document: what the strategy model needs to know of the race itself.
+fn race_doc(r: &RaceArgs, source: &str) -> String {
+    serde_json::json!({
+        "total_laps": r.laps,
+        "track": r.track,
+        "cars": r.cars,
+        "seed": r.seed,
+        "source": source,
+    })
+    .to_string()
 }
 
 fn time_tag() -> u64 {

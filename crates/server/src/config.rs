@@ -52,6 +52,11 @@ pub struct Config {
     pub store_batch_max: usize,
     /// UDP socket receive buffer requested from the kernel, bytes.
     pub udp_recv_buffer_bytes: usize,
+    /// Screening iterations per plan of the live pit-window runs (one per car per lap; plans
+    /// near the best are refined until the SE of their difference is <= 0.05 positions).
+    pub strategy_live_iterations: u32,
+    /// Seed of the live strategy runs (the same laps give the same window).
+    pub strategy_seed: u64,
 }
 
 impl Default for Config {
@@ -74,6 +79,8 @@ impl Default for Config {
             store_flush_ms: 200,
             store_batch_max: 20_000,
             udp_recv_buffer_bytes: 8 * 1024 * 1024,
+            strategy_live_iterations: 256,
+            strategy_seed: 2026,
         }
     }
 }
@@ -106,7 +113,11 @@ impl Config {
 
     /// Checks values that would make the server misbehave.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive: [(&'static str, u64); 10] = [
+        let positive: [(&'static str, u64); 11] = [
+            (
+                "strategy_live_iterations",
+                self.strategy_live_iterations as u64,
+            ),
             ("body_limit_bytes", self.body_limit_bytes as u64),
             ("ring_capacity", self.ring_capacity as u64),
             ("ring_batch_points", self.ring_batch_points as u64),

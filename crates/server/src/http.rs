@@ -101,7 +101,16 @@ pub struct SessionSummary {
         title = "PitWall",
         description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update, insight_update; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
     ),
-    paths(ingest, sessions, health, ready, metrics),
+    paths(
+        ingest,
+        sessions,
+        health,
+        ready,
+        metrics,
+        crate::api::session_laps,
+        crate::api::strategy_simulate,
+        crate::api::dashboard_live
+    ),
     components(schemas(
         ErrorBody,
         IngestResponse,
@@ -109,7 +118,11 @@ pub struct SessionSummary {
         Health,
         Ready,
         SessionSummary,
-        CarSummary
+        CarSummary,
+        crate::api::LapsResponse,
+        crate::api::SimulateRequest,
+        crate::api::SimulateResponse,
+        crate::api::DashboardLive
     ))
 )]
 pub struct ApiDoc;
@@ -119,12 +132,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/telemetry/ingest", post(ingest))
         .route("/api/ingest", post(ingest))
         .route("/api/sessions", get(sessions))
+        .route("/api/sessions/{id}/laps", get(crate::api::session_laps))
+        .route(
+            "/api/strategy/simulate",
+            post(crate::api::strategy_simulate),
+        )
+        .route("/api/dashboard/live", get(crate::api::dashboard_live))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/docs", get(docs))
         .route("/", get(dashboard))
+        .route("/assets/{*file}", get(asset))
         .route("/ws/realtime", get(ws_upgrade))
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_errors))
@@ -456,10 +476,52 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], api_spec()).into_response()
 }
 
-/// The live view: timing tower, the followed car's trace, pipeline rate (all assets inline,
-/// so it works offline).
+/// The live dashboard page. Every asset is compiled into the binary (no CDN: works offline).
 async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("../assets/index.html"))
+    Html(include_str!("../assets/dashboard/index.html"))
+}
+
+/// The dashboard's static files, embedded: (URL path under /assets/, content type, bytes).
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/dashboard/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/dashboard/app.css"),
+    ),
+    (
+        "vendor/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/dashboard/vendor/uPlot.iife.min.js"),
+    ),
+    (
+        "vendor/uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/dashboard/vendor/uPlot.min.css"),
+    ),
+];
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, ctype, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *ctype),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("path"),
+            format!("no dashboard asset named {file:?}"),
+        ),
+    }
 }
 
 async fn docs() -> Html<&'static str> {

@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! HTTP/UDP ─► parse+validate ─► IngestRing ─► batcher ─► bus:telemetry ─┬─► store writer (thread)
+//!                                                                      ├─► analysis (thread): laps,
+//!                                                                      │   gaps, strategy ─► bus:insights
 //!                                                                      └─► WebSocket hub ─► clients
 //!                                                   bus:insights ─────────► WebSocket hub
 //! ```
 //! Shutdown drains in that order: sources stop, the ring empties into the bus, the bus closes,
 //! the store writes what it holds and checkpoints.
 
+pub mod analysis;
+pub mod api;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -40,9 +44,35 @@ pub struct AppState {
     /// A read connection for queries (the writer has its own).
     pub reader: Arc<Mutex<Store>>,
     writer_alive: Arc<AtomicBool>,
+    /// The latest `insight_update` element per (track, car).
+    latest: Mutex<std::collections::HashMap<(String, String), serde_json::Value>>,
 }
 
 impl AppState {
+    /// The latest insight of a car (at `track`, or the newest anywhere).
+    pub fn latest_insight(&self, track: Option<&str>, car: &str) -> Option<serde_json::Value> {
+        let m = self.latest.lock();
+        match track {
+            Some(t) => m.get(&(t.to_string(), car.to_string())).cloned(),
+            None => m
+                .iter()
+                .filter(|((_, c), _)| c == car)
+                .map(|(_, v)| v)
+                .max_by(|a, b| {
+                    let t = |v: &serde_json::Value| v.get("lap").and_then(|l| l.as_u64());
+                    t(a).cmp(&t(b))
+                })
+                .cloned(),
+        }
+    }
+
+    fn remember_insight(&self, v: &serde_json::Value) {
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        self.latest
+            .lock()
+            .insert((s("track"), s("chassis")), v.clone());
+    }
+
     pub fn store_writer_alive(&self) -> bool {
         self.writer_alive.load(Ordering::Acquire)
     }
@@ -90,6 +120,7 @@ pub struct Running {
     batcher_task: tokio::task::JoinHandle<()>,
     hub_task: tokio::task::JoinHandle<()>,
     store_thread: std::thread::JoinHandle<()>,
+    analysis_thread: std::thread::JoinHandle<()>,
 }
 
 /// Opens the store, binds the sockets and starts every task.
@@ -117,6 +148,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store_sub = bus.subscribe(Topic::Telemetry, "store").await?;
     let ws_tel = bus.subscribe(Topic::Telemetry, "ws").await?;
     let ws_ins = bus.subscribe(Topic::Insights, "ws").await?;
+    let analysis_sub = bus.subscribe(Topic::Telemetry, "analysis").await?;
+    let mut cache_sub = bus.subscribe(Topic::Insights, "cache").await?;
     let writer_alive = Arc::new(AtomicBool::new(true));
 
     let state = Arc::new(AppState {
@@ -127,6 +160,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub: hub.clone(),
         reader,
         writer_alive: writer_alive.clone(),
+        latest: Mutex::new(std::collections::HashMap::new()),
     });
 
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -161,7 +195,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 writer_alive.store(false, Ordering::Release);
             })?
     };
+    let analysis_thread = {
+        let rt = tokio::runtime::Handle::current();
+        let store = Store::open(&config.data_dir)?;
+        let bus = bus.clone();
+        let metrics = metrics.clone();
+        let cfg = analysis::LiveStrategy {
+            screen_iterations: config.strategy_live_iterations,
+            seed: config.strategy_seed,
+        };
+        std::thread::Builder::new()
+            .name("analysis".into())
+            .spawn(move || analysis::run(analysis_sub, bus, store, rt, metrics, cfg))?
+    };
     let hub_task = tokio::spawn(hub.clone().run(ws_tel, ws_ins));
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while let Some(d) = cache_sub.next().await {
+                if let Message::Insight(v) = &d.message {
+                    state.remember_insight(v);
+                }
+                let _ = cache_sub.ack(&d).await;
+            }
+        });
+    }
     let batcher_task = tokio::spawn(batcher(ring.clone(), bus.clone(), metrics.clone()));
     let udp_task = udp.map(|sock| tokio::spawn(udp::run(sock, state.clone(), stop_rx.clone())));
     let http_task = {
@@ -190,6 +248,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         batcher_task,
         hub_task,
         store_thread,
+        analysis_thread,
     })
 }
 
@@ -209,6 +268,10 @@ impl Running {
         self.state.bus.close();
         let _ = self.hub_task.await;
         let _ = http.await;
+        let analysis_thread = self.analysis_thread;
+        tokio::task::spawn_blocking(move || analysis_thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the analysis stage panicked"))?;
         let store_thread = self.store_thread;
         tokio::task::spawn_blocking(move || store_thread.join())
             .await?

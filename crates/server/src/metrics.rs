@@ -28,6 +28,9 @@ pub struct Metrics {
     pub store_written: IntCounter,
     pub store_batch_seconds: HistogramVec,
     pub store_errors: IntCounter,
+    /// Time spent per batch (laps) or per call (strategy) in the analysis stages.
+    pub stage_seconds: HistogramVec,
+    pub laps_completed: IntCounter,
     limiter: Mutex<HashMap<&'static str, (Instant, u64)>>,
 }
 
@@ -103,7 +106,29 @@ impl Metrics {
         .expect("valid metric definition");
         r.register(Box::new(store_batch_seconds.clone()))
             .expect("metric registered once");
+        let stage_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "pitwall_stage_seconds",
+                "Time spent in an analysis stage: per telemetry batch (laps), per call (strategy).",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["stage"],
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(stage_seconds.clone()))
+            .expect("metric registered once");
+        let laps_completed = IntCounter::new(
+            "pitwall_laps_completed_total",
+            "Laps closed by the lap engine (all sessions and cars).",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(laps_completed.clone()))
+            .expect("metric registered once");
         Metrics {
+            stage_seconds,
+            laps_completed,
             points_accepted: counter_vec(
                 &r,
                 "pitwall_points_accepted_total",

@@ -101,7 +101,7 @@ pub struct LapEventRow {
     pub source: String,
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATION_1: &str = "
 CREATE TABLE sessions (
@@ -167,6 +167,49 @@ CREATE TABLE session_meta (
 ) WITHOUT ROWID;
 ";
 
+/// Laps cut by the lap engine from telemetry (live or replayed), with their features, gaps and
+/// the insight sent for them.
+const MIGRATION_3: &str = "
+CREATE TABLE laps (
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    car_key TEXT NOT NULL,
+    lap INTEGER NOT NULL,
+    lap_time_s REAL, s1_s REAL, s2_s REAL, s3_s REAL,
+    out_lap INTEGER NOT NULL, pit INTEGER NOT NULL, safety_car INTEGER NOT NULL,
+    incomplete INTEGER NOT NULL,
+    position INTEGER, t_start_s REAL NOT NULL, t_end_s REAL NOT NULL,
+    tyre_age_laps INTEGER NOT NULL, tyre_compound TEXT, fuel_kg REAL,
+    tyre_wear_fl_pct REAL, tyre_wear_fr_pct REAL, tyre_wear_rl_pct REAL, tyre_wear_rr_pct REAL,
+    features_json TEXT NOT NULL, gaps_json TEXT, insight_json TEXT,
+    PRIMARY KEY (session_id, car_key, lap)
+) WITHOUT ROWID;
+";
+
+/// One lap of one car cut from telemetry by the lap engine. The features, gaps and insight are
+/// JSON documents (their shapes belong to the `laps` and `tires` crates).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LapRow {
+    pub car_id: String,
+    pub lap: u32,
+    pub lap_time_s: Option<f64>,
+    pub sector_times_s: [Option<f64>; 3],
+    pub out_lap: bool,
+    pub pit: bool,
+    pub safety_car: bool,
+    pub incomplete: bool,
+    pub position: Option<u32>,
+    pub t_start_s: f64,
+    pub t_end_s: f64,
+    pub tyre_age_laps: u32,
+    pub tyre_compound: Option<String>,
+    pub fuel_kg: Option<f64>,
+    /// Tyre wear at the end of the lap as the source reported it (ground truth where known).
+    pub tyre_wear_pct: Option<Corners<f64>>,
+    pub features_json: String,
+    pub gaps_json: Option<String>,
+    pub insight_json: Option<String>,
+}
+
 const INSERT_SAMPLE: &str = "INSERT OR IGNORE INTO samples VALUES
     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
      ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)";
@@ -207,6 +250,11 @@ impl Store {
         if version < 2 {
             conn.execute_batch(&format!(
                 "BEGIN; {MIGRATION_2} PRAGMA user_version = 2; COMMIT;"
+            ))?;
+        }
+        if version < 3 {
+            conn.execute_batch(&format!(
+                "BEGIN; {MIGRATION_3} PRAGMA user_version = 3; COMMIT;"
             ))?;
         }
         Ok(Store {
@@ -616,6 +664,92 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Stores laps of a session (created if new) in one transaction; a lap already stored for
+    /// the same car is replaced, so delivering a lap twice stores it once.
+    pub fn write_laps(
+        &mut self,
+        session: &str,
+        track: Option<&str>,
+        laps: &[LapRow],
+    ) -> Result<usize> {
+        let sid = self.ensure_session(session, track)?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO laps VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                  ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            )?;
+            for l in laps {
+                let w = l.tyre_wear_pct.map(|c| c.to_array());
+                ins.execute(params![
+                    sid,
+                    l.car_id,
+                    l.lap,
+                    l.lap_time_s,
+                    l.sector_times_s[0],
+                    l.sector_times_s[1],
+                    l.sector_times_s[2],
+                    l.out_lap,
+                    l.pit,
+                    l.safety_car,
+                    l.incomplete,
+                    l.position,
+                    l.t_start_s,
+                    l.t_end_s,
+                    l.tyre_age_laps,
+                    l.tyre_compound,
+                    l.fuel_kg,
+                    w.map(|a| a[0]),
+                    w.map(|a| a[1]),
+                    w.map(|a| a[2]),
+                    w.map(|a| a[3]),
+                    l.features_json,
+                    l.gaps_json,
+                    l.insight_json,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(laps.len())
+    }
+
+    /// The engine-cut laps of a session (all cars, or one), by car then lap.
+    pub fn laps(&self, session: &str, car: Option<&str>) -> Result<Vec<LapRow>> {
+        let sid = self.session_row(session)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT car_key, lap, lap_time_s, s1_s, s2_s, s3_s, out_lap, pit, safety_car,
+                    incomplete, position, t_start_s, t_end_s, tyre_age_laps, tyre_compound,
+                    fuel_kg, tyre_wear_fl_pct, tyre_wear_fr_pct, tyre_wear_rl_pct,
+                    tyre_wear_rr_pct, features_json, gaps_json, insight_json
+             FROM laps WHERE session_id = ?1 AND (?2 IS NULL OR car_key = ?2)
+             ORDER BY car_key, lap",
+        )?;
+        let rows = stmt.query_map(params![sid, car], |r| {
+            Ok(LapRow {
+                car_id: r.get(0)?,
+                lap: r.get(1)?,
+                lap_time_s: r.get(2)?,
+                sector_times_s: [r.get(3)?, r.get(4)?, r.get(5)?],
+                out_lap: r.get(6)?,
+                pit: r.get(7)?,
+                safety_car: r.get(8)?,
+                incomplete: r.get(9)?,
+                position: r.get(10)?,
+                t_start_s: r.get(11)?,
+                t_end_s: r.get(12)?,
+                tyre_age_laps: r.get(13)?,
+                tyre_compound: r.get(14)?,
+                fuel_kg: r.get(15)?,
+                tyre_wear_pct: corners(r, 16)?,
+                features_json: r.get(20)?,
+                gaps_json: r.get(21)?,
+                insight_json: r.get(22)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Checkpoints the WAL into the main file (on clean shutdown).

@@ -307,6 +307,139 @@ pub fn fit(laps: &[LapRecord]) -> FittedRace {
     }
 }
 
+/// The race as it stood at the end of lap `at_lap`, built from lap records: a fit of laps
+/// `1..=at_lap` gives the model's parameters (field base pace, pit loss) and every car's pace,
+/// degradation and noise; positions, race times, tyre ages and stops come from the records.
+/// `total_laps` is the race length. Cars with no lap by `at_lap` are left out; cars whose last
+/// lap is before `at_lap` are retired.
+///
+/// Other model parts keep the defaults of `data/strategy/default.toml` (safety cars, failures,
+/// overtaking); fuel sensitivity is set to 0 (the fitted slope is net of fuel); the pit-lane loss
+/// is the fitted stop cost less the standstill and cold-tyre terms when a stop was seen. Cars that
+/// had not stopped keep a default one-stop plan if any car stopped by `at_lap`, else they stay out.
+pub fn race_at_lap(
+    laps: &[LapRecord],
+    at_lap: u32,
+    total_laps: u32,
+) -> Result<(RaceParams, RaceState, FittedRace)> {
+    if at_lap == 0 {
+        return Err(StrategyError::NotEnoughLaps(
+            "the race must have run at least one lap (at_lap >= 1)".into(),
+        ));
+    }
+    if at_lap >= total_laps {
+        return Err(StrategyError::NotEnoughLaps(format!(
+            "no laps left: lap {at_lap} of a {total_laps}-lap race"
+        )));
+    }
+    let seen: Vec<LapRecord> = laps.iter().filter(|l| l.lap <= at_lap).cloned().collect();
+    let mut fitted = fit(&seen);
+    if fitted.cars.is_empty() {
+        // Too early for stint lines (4 green laps): the field's median green lap is the base
+        // pace, every car on it with the default degradation and noise.
+        let mut green: Vec<f64> = seen
+            .iter()
+            .filter(|l| l.lap > 1 && !l.pit && !l.yellow && l.lap_time_s.is_finite())
+            .map(|l| l.lap_time_s)
+            .collect();
+        if green.is_empty() {
+            return Err(StrategyError::NotEnoughLaps(format!(
+                "no green racing lap by lap {at_lap} to take the pace from"
+            )));
+        }
+        fitted.base_lap_time_s = median(&mut green);
+    }
+    let mut params = RaceParams::default();
+    params.track.base_lap_time_s = fitted.base_lap_time_s;
+    params.fuel.sensitivity_s_per_kg = 0.0;
+    if let Some(cost) = fitted.pit_stop_cost_s {
+        let lane = cost
+            - params.pit.standstill_min_s
+            - params.pit.fisk_mean_s()
+            - params.tyres.outlap_cold_penalty_s;
+        params.pit.lane_loss_green_s = lane.max(0.0);
+        let ratio_sc = RaceParams::default().pit.lane_loss_sc_s
+            / RaceParams::default().pit.lane_loss_green_s.max(1e-9);
+        let ratio_vsc = RaceParams::default().pit.lane_loss_vsc_s
+            / RaceParams::default().pit.lane_loss_green_s.max(1e-9);
+        params.pit.lane_loss_sc_s = params.pit.lane_loss_green_s * ratio_sc;
+        params.pit.lane_loss_vsc_s = params.pit.lane_loss_green_s * ratio_vsc;
+    }
+    if !fitted.cars.is_empty() {
+        // Fitted cars carry their own degradation; the compound's default would count twice.
+        params.tyres.medium = TyreModel {
+            k0_s: 0.0,
+            k1_s_per_lap: 0.0,
+            k2_s_per_lap2: 0.0,
+        };
+    }
+    params.pit.stop_compounds = vec![Compound::Medium];
+
+    let per_car = by_car(laps);
+    let any_stop = seen.iter().any(|l| l.pit);
+    // State at at_lap and truth at the flag.
+    let mut cars = Vec::new();
+    for (id, recs) in &per_car {
+        let upto: Vec<&&LapRecord> = recs.iter().filter(|l| l.lap <= at_lap).collect();
+        let Some(now) = upto.last() else { continue };
+        let fc = fitted.cars.iter().find(|c| c.car_id == *id);
+        let race_time = now
+            .race_time_s
+            .unwrap_or_else(|| upto.iter().map(|l| l.lap_time_s).sum());
+        let last_pit = upto.iter().rev().find(|l| l.pit).map(|l| l.lap);
+        let stops = upto.iter().filter(|l| l.pit).count() as u32;
+        let mut c = CarState::new(id.to_string(), now.position.unwrap_or(0), Compound::Medium);
+        c.race_time_s = race_time;
+        c.laps_done = now.lap;
+        c.retired = now.lap < at_lap;
+        c.tyre_age_laps = (at_lap - last_pit.unwrap_or(0)) as f64;
+        c.stops_done = stops;
+        if let Some(fc) = fc {
+            c.pace_offset_s = fc.pace_offset_s;
+            c.noise_sigma_s = Some(fc.noise_sigma_s.max(0.05));
+            c.tyres.insert(
+                Compound::Medium,
+                TyreModel {
+                    k0_s: 0.0,
+                    k1_s_per_lap: fc.deg_s_per_lap,
+                    k2_s_per_lap2: 0.0,
+                },
+            );
+        }
+        if !any_stop {
+            c.plan = Some(Strategy::stay_out());
+        }
+        cars.push(c);
+    }
+    // Positions at at_lap: given, else by race time.
+    if cars.iter().any(|c| c.position == 0) {
+        let mut idx: Vec<usize> = (0..cars.len()).collect();
+        idx.sort_by(|&a, &b| {
+            (cars[a].retired, cars[a].race_time_s)
+                .partial_cmp(&(cars[b].retired, cars[b].race_time_s))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        for (k, &i) in idx.iter().enumerate() {
+            cars[i].position = k as u32 + 1;
+        }
+    }
+    let yellow_now = seen.iter().any(|l| l.lap == at_lap && l.yellow);
+    let state = RaceState {
+        current_lap: at_lap,
+        total_laps,
+        cars,
+        safety_car_active: yellow_now,
+        vsc_active: false,
+        neutralised_laps_remaining: 1,
+    };
+    if state.cars.is_empty() {
+        return Err(StrategyError::NotEnoughLaps(format!(
+            "no car has a lap by lap {at_lap}"
+        )));
+    }
+    Ok((params, state, fitted))
+}
+
 /// Prediction and truth for one car in a backtest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BacktestCar {
@@ -371,97 +504,14 @@ pub fn backtest(laps: &[LapRecord], at_lap: u32, iterations: u32, seed: u64) -> 
             "at_lap {at_lap} must be in 1..{total_laps}"
         )));
     }
-    let seen: Vec<LapRecord> = laps.iter().filter(|l| l.lap <= at_lap).cloned().collect();
-    let fitted = fit(&seen);
-    if fitted.cars.is_empty() {
-        return Err(StrategyError::NotEnoughLaps(
-            "no car has a stint with 4 green laps".into(),
-        ));
-    }
-    let mut params = RaceParams::default();
-    params.track.base_lap_time_s = fitted.base_lap_time_s;
-    params.fuel.sensitivity_s_per_kg = 0.0;
-    if let Some(cost) = fitted.pit_stop_cost_s {
-        let lane = cost
-            - params.pit.standstill_min_s
-            - params.pit.fisk_mean_s()
-            - params.tyres.outlap_cold_penalty_s;
-        params.pit.lane_loss_green_s = lane.max(0.0);
-        let ratio_sc = RaceParams::default().pit.lane_loss_sc_s
-            / RaceParams::default().pit.lane_loss_green_s.max(1e-9);
-        let ratio_vsc = RaceParams::default().pit.lane_loss_vsc_s
-            / RaceParams::default().pit.lane_loss_green_s.max(1e-9);
-        params.pit.lane_loss_sc_s = params.pit.lane_loss_green_s * ratio_sc;
-        params.pit.lane_loss_vsc_s = params.pit.lane_loss_green_s * ratio_vsc;
-    }
-    params.tyres.medium = TyreModel {
-        k0_s: 0.0,
-        k1_s_per_lap: 0.0,
-        k2_s_per_lap2: 0.0,
-    };
-    params.pit.stop_compounds = vec![Compound::Medium];
-
+    let (params, state, fitted) = race_at_lap(laps, at_lap, total_laps)?;
     let per_car = by_car(laps);
-    let any_stop = seen.iter().any(|l| l.pit);
-    // State at at_lap and truth at the flag.
-    let mut cars = Vec::new();
     let mut truth: Vec<(String, u32, u32)> = Vec::new(); // (id, laps done, pos at last lap)
     for (id, recs) in &per_car {
         let last = recs.last().map_or(0, |l| l.lap);
         let last_pos = recs.last().and_then(|l| l.position).unwrap_or(u32::MAX);
         truth.push((id.to_string(), last, last_pos));
-        let upto: Vec<&&LapRecord> = recs.iter().filter(|l| l.lap <= at_lap).collect();
-        let Some(now) = upto.last() else { continue };
-        let fc = fitted.cars.iter().find(|c| c.car_id == *id);
-        let race_time = now
-            .race_time_s
-            .unwrap_or_else(|| upto.iter().map(|l| l.lap_time_s).sum());
-        let last_pit = upto.iter().rev().find(|l| l.pit).map(|l| l.lap);
-        let stops = upto.iter().filter(|l| l.pit).count() as u32;
-        let mut c = CarState::new(id.to_string(), now.position.unwrap_or(0), Compound::Medium);
-        c.race_time_s = race_time;
-        c.laps_done = now.lap;
-        c.retired = now.lap < at_lap;
-        c.tyre_age_laps = (at_lap - last_pit.unwrap_or(0)) as f64;
-        c.stops_done = stops;
-        if let Some(fc) = fc {
-            c.pace_offset_s = fc.pace_offset_s;
-            c.noise_sigma_s = Some(fc.noise_sigma_s.max(0.05));
-            c.tyres.insert(
-                Compound::Medium,
-                TyreModel {
-                    k0_s: 0.0,
-                    k1_s_per_lap: fc.deg_s_per_lap,
-                    k2_s_per_lap2: 0.0,
-                },
-            );
-        }
-        if !any_stop {
-            c.plan = Some(Strategy::stay_out());
-        }
-        cars.push(c);
     }
-    // Positions at at_lap: given, else by race time.
-    if cars.iter().any(|c| c.position == 0) {
-        let mut idx: Vec<usize> = (0..cars.len()).collect();
-        idx.sort_by(|&a, &b| {
-            (cars[a].retired, cars[a].race_time_s)
-                .partial_cmp(&(cars[b].retired, cars[b].race_time_s))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        for (k, &i) in idx.iter().enumerate() {
-            cars[i].position = k as u32 + 1;
-        }
-    }
-    let yellow_now = seen.iter().any(|l| l.lap == at_lap && l.yellow);
-    let state = RaceState {
-        current_lap: at_lap,
-        total_laps,
-        cars,
-        safety_car_active: yellow_now,
-        vsc_active: false,
-        neutralised_laps_remaining: 1,
-    };
     let race = Race::new(&params, &state)?;
     let n = race.n;
     let chunks: Vec<u32> = (0..iterations.div_ceil(CHUNK_ITERATIONS)).collect();

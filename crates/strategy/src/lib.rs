@@ -47,9 +47,12 @@ pub use engine::{
     Recommendation, Report, Simulator,
 };
 pub use error::{Result, StrategyError};
-pub use fit::{backtest, fit, Backtest, BacktestCar, FittedCar, FittedRace, FittedStint};
+pub use fit::{
+    backtest, fit, race_at_lap, Backtest, BacktestCar, FittedCar, FittedRace, FittedStint,
+};
 pub use montecarlo::{
-    Adaptive, McOptions, StrategyOutcome, CHUNK_ITERATIONS, MAX_ITERATIONS, MAX_PLANS,
+    races_simulated, Adaptive, McOptions, StrategyOutcome, CHUNK_ITERATIONS, MAX_ITERATIONS,
+    MAX_PLANS,
 };
 pub use params::{
     DriverParams, FuelParams, OvertakingParams, PitParams, RaceParams, RecommendationParams,

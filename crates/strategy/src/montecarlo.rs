@@ -99,6 +99,15 @@ impl Default for Adaptive {
     }
 }
 
+/// Races simulated by this process so far (all calls, all threads): a monotonic counter for
+/// progress bars and metrics. Read it with [`races_simulated`].
+static RACES_SIMULATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Races simulated by this process so far (plans × iterations, counted as chunks finish).
+pub fn races_simulated() -> u64 {
+    RACES_SIMULATED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Raw paired samples of one plan.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Samples {
@@ -165,6 +174,10 @@ pub(crate) fn run_jobs(
                     s.race_times_s.push(t);
                 }
             }
+            RACES_SIMULATED.fetch_add(
+                u64::from(to - from) * js.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             res
         })
         .collect();

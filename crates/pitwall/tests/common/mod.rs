@@ -19,9 +19,14 @@ pub fn bin() -> &'static str {
 
 impl Server {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_cmd("serve", data_dir, extra)
+    }
+
+    /// Starts `pitwall <cmd>` (`serve` or `demo`) on free ports.
+    pub fn start_cmd(cmd: &str, data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(bin())
             .args([
-                "serve",
+                cmd,
                 "--http",
                 "127.0.0.1:0",
                 "--udp",
@@ -36,9 +41,19 @@ impl Server {
             .spawn()
             .expect("start pitwall serve");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the listening line");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        while !line.starts_with("pitwall listening") {
+            line.clear();
+            let n = out.read_line(&mut line).expect("read the listening line");
+            assert!(n > 0, "pitwall {cmd} exited before listening");
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
         let field = |k: &str| {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(k))

@@ -1,0 +1,320 @@
+//! `pitwall strategy`: the pit-window recommendation for a car of a stored race (or a TOML
+//! scenario), and back-tests of the race model against real results.
+
+use anyhow::Context;
+use clap::Args;
+use parking_lot::Mutex;
+use server::api::{run_strategy, StrategyQuestion};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  pitwall strategy --session sim-Austin-1 --car GR86-004-7 --lap 12
+  pitwall strategy --scenario data/strategy/example-scenario.toml --json
+  pitwall strategy --backtest --session sim-Austin-1 --lap 15
+  pitwall strategy --print-example-scenario > my-race.toml
+
+The race model (TUMFTM race-simulation structure) reads its parameters from
+data/strategy/default.toml; a scenario's [params] table overrides any of them.
+From a stored session, the model is fitted from the session's laps up to --lap
+(official timing when imported, else laps cut from telemetry): each car's pace,
+degradation per stint, lap-time noise, the pit-stop cost and full-course yellows.")]
+pub struct StrategyArgs {
+    /// Stored session to take the race from (see `pitwall sessions`).
+    #[arg(long, conflicts_with = "scenario")]
+    pub session: Option<String>,
+    /// Car to optimise (its id in the session: `pitwall sessions` lists them).
+    #[arg(long, conflicts_with_all = ["scenario", "backtest"])]
+    pub car: Option<String>,
+    /// The race as it stood at the end of this lap [default: the session's last lap].
+    #[arg(long)]
+    pub lap: Option<u32>,
+    /// Race length in laps [default: the session's race document, else its last lap].
+    #[arg(long)]
+    pub total_laps: Option<u32>,
+    /// A TOML scenario (documented in data/strategy/example-scenario.toml).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Predict every car's finishing position from lap --lap and compare with the real result.
+    #[arg(long, requires = "session", requires = "lap")]
+    pub backtest: bool,
+    /// Iterations per plan (the scenario's own value when not given).
+    #[arg(long)]
+    pub iterations: Option<u32>,
+    /// Seed: the same seed gives the same answer.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print JSON (the plans with their outcomes and the recommended window).
+    #[arg(long)]
+    pub json: bool,
+    /// Print the example scenario TOML and exit.
+    #[arg(long)]
+    pub print_example_scenario: bool,
+    #[command(flatten)]
+    pub data_dir: crate::cli::DataDirArg,
+}
+
+fn open_store(a: &StrategyArgs) -> anyhow::Result<store::Store> {
+    let dir = &a.data_dir.data_dir;
+    if !dir.join(store::DB_FILE).exists() {
+        anyhow::bail!(
+            "no store under {} (run `pitwall sim`, `pitwall import` or `pitwall serve` first, or pass --data-dir)",
+            dir.display()
+        );
+    }
+    store::Store::open(dir).with_context(|| format!("opening the store under {}", dir.display()))
+}
+
+/// A progress bar fed by the engine's race counter while `work` runs on another thread.
+fn with_progress<T: Send + 'static>(
+    total_races: Option<u64>,
+    quiet: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let start = strategy::races_simulated();
+    let handle = std::thread::spawn(work);
+    let pb = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        match total_races {
+            Some(n) => indicatif::ProgressBar::new(n),
+            None => indicatif::ProgressBar::new_spinner(),
+        }
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} simulating [{bar:30}] {human_pos}/{human_len} races {per_sec} {elapsed_precise}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    while !handle.is_finished() {
+        pb.set_position(strategy::races_simulated().saturating_sub(start));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pb.finish_and_clear();
+    handle
+        .join()
+        .map_err(|_| anyhow::anyhow!("the simulation thread panicked"))
+}
+
+pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
+    if a.print_example_scenario {
+        print!("{}", strategy::EXAMPLE_SCENARIO_TOML);
+        return Ok(());
+    }
+    if a.iterations == Some(0) {
+        anyhow::bail!("--iterations must be at least 1");
+    }
+    if a.backtest {
+        return backtest(a);
+    }
+    let t0 = Instant::now();
+    let (question, total) = match (&a.scenario, &a.session, &a.car) {
+        (Some(path), _, _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the scenario {}", path.display()))?;
+            let mut sc = strategy::Scenario::from_toml_str(&text)
+                .with_context(|| format!("scenario {}", path.display()))?;
+            if let Some(n) = a.iterations {
+                sc.iterations = n;
+            }
+            if let Some(s) = a.seed {
+                sc.seed = s;
+            }
+            let total = sc.adaptive.is_none().then(|| {
+                sc.plans
+                    .enumerate(
+                        sc.race.current_lap,
+                        sc.race.total_laps,
+                        sc.params.pit.min_stint_laps,
+                        &sc.params.pit.stop_compounds,
+                    )
+                    .len() as u64
+                    * u64::from(sc.iterations)
+            });
+            (StrategyQuestion::Scenario(Box::new(sc)), total)
+        }
+        (None, Some(session), Some(car)) => (
+            StrategyQuestion::Session {
+                session: session.clone(),
+                car: car.clone(),
+                lap: a.lap,
+                total_laps: a.total_laps,
+                iterations: a.iterations.unwrap_or(2000),
+                seed: a.seed.unwrap_or(0),
+            },
+            None,
+        ),
+        (None, Some(_), None) => anyhow::bail!(
+            "give the car to optimise: --car ID (`pitwall sessions` lists the cars), or --backtest"
+        ),
+        (None, None, _) => anyhow::bail!(
+            "give a stored race (--session ID --car ID [--lap N]) or a scenario (--scenario FILE); see --help"
+        ),
+    };
+    let res = match question {
+        StrategyQuestion::Scenario(sc) => with_progress(total, a.json, move || {
+            strategy::evaluate(&sc)
+                .map(|r| (r, None))
+                .map_err(server::api::StrategyFailure::Model)
+        })?,
+        q => {
+            let store = std::sync::Arc::new(Mutex::new(open_store(&a)?));
+            with_progress(total, a.json, move || run_strategy(&store, q))?
+        }
+    };
+    let (report, source) = res.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let elapsed = t0.elapsed();
+    if a.json {
+        let out = serde_json::json!({
+            "car_id": report.car_id,
+            "current_lap": report.current_lap,
+            "total_laps": report.total_laps,
+            "seed": report.seed,
+            "races_simulated": report.races_simulated,
+            "elapsed_s": elapsed.as_secs_f64(),
+            "lap_source": source,
+            "recommendation": report.recommendation,
+            "window": report.recommendation.window.map(|w| serde_json::json!({"open_lap": w.0, "close_lap": w.1})),
+            "plans": report.outcomes,
+            "field_plans": report.field_plans,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    print_report(&report, elapsed);
+    Ok(())
+}
+
+fn print_report(r: &strategy::Report, elapsed: Duration) {
+    println!(
+        "Car {} at lap {} of {}: {} races simulated in {:.2} s (seed {})",
+        r.car_id,
+        r.current_lap,
+        r.total_laps,
+        r.races_simulated,
+        elapsed.as_secs_f64(),
+        r.seed
+    );
+    println!();
+    println!(
+        "{:>4}  {:<26} {:>9} {:>7} {:>6} {:>9} {:>5} {:>12} {:>10}",
+        "rank", "plan", "E[pos]", "±SE", "win%", "95% int", "P5", "vs best", "race time"
+    );
+    let shown = r.outcomes.len().min(25);
+    for o in r.outcomes.iter().take(shown) {
+        println!(
+            "{:>4}  {:<26} {:>9.2} {:>7.3} {:>6.1} {:>9} {:>5} {:>12} {:>10}",
+            o.rank,
+            o.label,
+            o.expected_position,
+            o.expected_position_se,
+            100.0 * o.win_probability,
+            format!("P{}-P{}", o.interval95.0, o.interval95.1),
+            format!("P{}", o.p5_position),
+            if o.rank == 1 {
+                "best".to_string()
+            } else {
+                format!("+{:.2}±{:.2}", o.diff_vs_best, o.se_diff_vs_best)
+            },
+            o.expected_race_time_s
+                .map(|t| format!("{t:.1} s"))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    if r.outcomes.len() > shown {
+        println!(
+            "      ... {} more plans (--json lists all)",
+            r.outcomes.len() - shown
+        );
+    }
+    if let Some(best) = r.outcomes.first() {
+        println!();
+        println!(
+            "Finish-position distribution of the best plan ({}):",
+            best.label
+        );
+        for (k, p) in best.finish_position_distribution.iter().enumerate() {
+            if *p >= 0.005 {
+                let bar = "#".repeat((p * 60.0).round() as usize);
+                println!("  P{:<3} {:>5.1}% {}", k + 1, 100.0 * p, bar);
+            }
+        }
+    }
+    println!();
+    println!("Recommendation: {}", r.recommendation.text);
+    for e in &r.recommendation.evidence {
+        println!("  - {e}");
+    }
+}
+
+fn backtest(a: StrategyArgs) -> anyhow::Result<()> {
+    let (Some(session), Some(lap)) = (a.session.clone(), a.lap) else {
+        anyhow::bail!("--backtest needs --session ID and --lap N");
+    };
+    let store = open_store(&a)?;
+    let (records, source) = server::analysis::session_lap_records(&store, &session)
+        .with_context(|| format!("reading the laps of {session}"))?;
+    drop(store);
+    if records.is_empty() {
+        anyhow::bail!("session {session} has no timed laps to back-test on");
+    }
+    let iterations = a.iterations.unwrap_or(4000);
+    let seed = a.seed.unwrap_or(0);
+    let res = with_progress(Some(u64::from(iterations)), a.json, move || {
+        strategy::backtest(&records, lap, iterations, seed)
+    })?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if a.json {
+        let out = serde_json::json!({
+            "session_id": session,
+            "lap_source": source,
+            "at_lap": res.at_lap,
+            "total_laps": res.total_laps,
+            "cars": res.cars.len(),
+            "mae_positions": res.mae_positions,
+            "coverage80": res.coverage80,
+            "baseline_mae_positions": res.baseline_mae_positions,
+            "per_car": res.cars,
+            "fitted": res.fitted,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "Back-test of {session} from lap {} of {} ({} cars, {iterations} races, laps from {:?}):",
+        res.at_lap,
+        res.total_laps,
+        res.cars.len(),
+        source
+    );
+    println!(
+        "{:<16} {:>8} {:>8} {:>9} {:>9}",
+        "car", "at lap", "actual", "E[pos]", "80% int"
+    );
+    let mut cars = res.cars.clone();
+    cars.sort_by_key(|c| c.actual_position);
+    for c in &cars {
+        println!(
+            "{:<16} {:>8} {:>8} {:>9.2} {:>9}",
+            c.car_id,
+            format!("P{}", c.position_at_lap),
+            format!("P{}", c.actual_position),
+            c.expected_position,
+            format!("P{}-P{}", c.interval80.0, c.interval80.1)
+        );
+    }
+    println!();
+    println!(
+        "model: mean absolute position error {:.2}, real position inside the 80% interval for {:.0}% of cars",
+        res.mae_positions,
+        100.0 * res.coverage80
+    );
+    println!(
+        "baseline \"positions at lap {} hold\": mean absolute position error {:.2}",
+        res.at_lap, res.baseline_mae_positions
+    );
+    Ok(())
+}

@@ -1,0 +1,1 @@
+// Dashboard logic (filled by the dashboard work).

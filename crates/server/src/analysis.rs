@@ -1,0 +1,523 @@
+//! The analysis stage: per session, a lap engine per car and the live race order; every
+//! completed lap becomes a stored lap and an `insight_update` (lap, sectors, stress, gaps, and
+//! the pit window once the strategy worker has one).
+//!
+//! ```text
+//! bus:telemetry (group "analysis") ─► SessionAnalysis::push ─► LapOutput ─┬─► store (laps)
+//!                                                                        ├─► bus:insights
+//!                                                                        └─► strategy worker
+//! strategy worker (latest job per car wins) ─► pit window ─► bus:insights (the lap again) + store
+//! ```
+//! The same [`SessionAnalysis`] cuts the laps of a stored session offline
+//! ([`laps_from_store`]), so live and offline laps are the same laps.
+
+use crate::metrics::Metrics;
+use bus::{Bus, Message, Subscription};
+use laps::{Gaps, LapEngine, LapEngineConfig, LapSummary, RaceOrder, RaceOrderConfig};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use store::{LapRow, Store};
+use strategy::LapRecord;
+use telemetry::Sample;
+
+/// Track length and the two inner sector boundaries, m.
+type Geometry = Option<(f64, [f64; 2])>;
+
+/// Pending strategy jobs, the latest per (session, car).
+type Jobs = Arc<Mutex<BTreeMap<(Arc<str>, Arc<str>), StrategyJob>>>;
+
+/// Length and sector boundaries of a known circuit (one of the shipped tracks), by name.
+pub fn track_geometry(track: Option<&str>) -> Geometry {
+    static CACHE: Mutex<BTreeMap<String, Geometry>> = Mutex::new(BTreeMap::new());
+    let name = track?.trim().to_ascii_lowercase();
+    let mut c = CACHE.lock();
+    if let Some(v) = c.get(&name) {
+        return *v;
+    }
+    let v = sim::tracks::Track::by_name(&name)
+        .ok()
+        .map(|t| (t.length_m(), t.sector_boundaries_m()));
+    c.insert(name, v);
+    v
+}
+
+fn engine_config(track: Option<&str>) -> LapEngineConfig {
+    let mut cfg = LapEngineConfig::default();
+    if let Some((len, b)) = track_geometry(track) {
+        cfg.track_length_m = Some(len);
+        cfg.sector_bounds_m = b.to_vec();
+    }
+    cfg
+}
+
+/// What one completed lap produced.
+#[derive(Debug, Clone)]
+pub struct LapOutput {
+    pub summary: LapSummary,
+    pub gaps: Option<Gaps>,
+    /// The car's best clean lap so far (this one included).
+    pub best_lap_time_s: Option<f64>,
+}
+
+impl LapOutput {
+    /// The `insight_update` element for this lap, in the seed's shape with PitWall's fields
+    /// beside it (`pit_window` is added by the strategy worker).
+    pub fn insight(&self) -> Value {
+        let s = &self.summary;
+        let stress = s.per_sector_stress;
+        json!({
+            "chassis": &*s.car_id,
+            "track": s.track.as_deref(),
+            "session_id": &*s.session_id,
+            "lap": s.lap,
+            "lap_time_s": s.lap_time_s,
+            "best_lap_time_s": self.best_lap_time_s,
+            "sector_times_s": s.sector_times_s,
+            "validity": s.validity,
+            "lap_tire_stress": stress.iter().sum::<f64>(),
+            "perSectorStress": {"0": stress[0], "1": stress[1], "2": stress[2]},
+            "tyre_age_laps": s.tyre_age_laps,
+            "tyre_compound": s.tyre_compound.as_deref(),
+            "tire_wear_source": s.tyre_wear_pct_end.map(|w| json!({"fl": w.fl, "fr": w.fr, "rl": w.rl, "rr": w.rr})),
+            "features": s.features,
+            "gaps": self.gaps,
+            "pit_window": Value::Null,
+        })
+    }
+
+    /// The stored row of this lap.
+    pub fn row(&self, insight: Option<&Value>) -> LapRow {
+        let s = &self.summary;
+        LapRow {
+            car_id: s.car_id.to_string(),
+            lap: s.lap,
+            lap_time_s: s.lap_time_s,
+            sector_times_s: s.sector_times_s,
+            out_lap: s.validity.out_lap,
+            pit: s.validity.pit,
+            safety_car: s.validity.safety_car,
+            incomplete: s.validity.incomplete,
+            position: self
+                .gaps
+                .as_ref()
+                .map(|g| g.position)
+                .or(s.position.map(u32::from)),
+            t_start_s: s.t_start_s,
+            t_end_s: s.t_end_s,
+            tyre_age_laps: s.tyre_age_laps,
+            tyre_compound: s.tyre_compound.as_deref().map(str::to_string),
+            fuel_kg: s.fuel_kg,
+            tyre_wear_pct: s.tyre_wear_pct_end,
+            features_json: serde_json::to_string(&s.features).unwrap_or_else(|_| "{}".into()),
+            gaps_json: self
+                .gaps
+                .as_ref()
+                .and_then(|g| serde_json::to_string(g).ok()),
+            insight_json: insight.map(|v| v.to_string()),
+        }
+    }
+
+    /// The lap as the strategy model sees it.
+    pub fn record(&self) -> Option<LapRecord> {
+        lap_record(&self.row(None))
+    }
+}
+
+/// A stored lap as the strategy model sees it (`None` for a lap without a time or lap 0).
+pub fn lap_record(r: &LapRow) -> Option<LapRecord> {
+    let t = r.lap_time_s.filter(|t| t.is_finite() && *t > 0.0)?;
+    (r.lap >= 1).then(|| LapRecord {
+        car_id: r.car_id.clone(),
+        lap: r.lap,
+        lap_time_s: t,
+        pit: r.pit,
+        yellow: r.safety_car,
+        position: r.position,
+        race_time_s: Some(r.t_end_s),
+    })
+}
+
+struct CarAnalysis {
+    engine: LapEngine,
+    best_lap_time_s: Option<f64>,
+}
+
+/// Lap engines and race order of one session.
+pub struct SessionAnalysis {
+    track: Option<Arc<str>>,
+    order: RaceOrder,
+    cars: HashMap<Arc<str>, CarAnalysis>,
+}
+
+impl SessionAnalysis {
+    pub fn new(track: Option<Arc<str>>) -> SessionAnalysis {
+        let order = RaceOrder::new(RaceOrderConfig {
+            track_length_m: track_geometry(track.as_deref()).map(|g| g.0),
+            ..RaceOrderConfig::default()
+        });
+        SessionAnalysis {
+            track,
+            order,
+            cars: HashMap::new(),
+        }
+    }
+
+    /// Feeds one sample; returns the lap it closed, if any.
+    pub fn push(&mut self, s: &Sample) -> Option<LapOutput> {
+        self.order.update(s);
+        let track = self.track.clone();
+        let car = self
+            .cars
+            .entry(s.car_id.clone())
+            .or_insert_with(|| CarAnalysis {
+                engine: LapEngine::new(engine_config(track.as_deref().or(s.track.as_deref()))),
+                best_lap_time_s: None,
+            });
+        let summary = car.engine.push(s)?;
+        Some(self.finish(summary))
+    }
+
+    fn finish(&mut self, summary: LapSummary) -> LapOutput {
+        let gaps = self.order.gaps(&summary.car_id);
+        if let Some(car) = self.cars.get_mut(&summary.car_id) {
+            if summary.validity.is_clean() {
+                if let Some(t) = summary.lap_time_s {
+                    car.best_lap_time_s = Some(car.best_lap_time_s.map_or(t, |b| b.min(t)));
+                }
+            }
+        }
+        let best_lap_time_s = self
+            .cars
+            .get(&summary.car_id)
+            .and_then(|c| c.best_lap_time_s);
+        LapOutput {
+            summary,
+            gaps,
+            best_lap_time_s,
+        }
+    }
+
+    /// Closes every car's open lap (end of a stored session).
+    pub fn flush(&mut self) -> Vec<LapOutput> {
+        let mut open = Vec::new();
+        for c in self.cars.values_mut() {
+            if let Some(s) = c.engine.flush() {
+                open.push(s);
+            }
+        }
+        open.into_iter().map(|s| self.finish(s)).collect()
+    }
+}
+
+/// Cuts the laps of a stored session from its samples (cars one after another, so gaps are
+/// not computed), with the open last laps closed.
+pub fn laps_from_store(store: &Store, session: &str) -> store::Result<Vec<LapOutput>> {
+    let info = store.session(session)?;
+    let mut a = SessionAnalysis::new(info.track.as_deref().map(Arc::from));
+    let mut out = Vec::new();
+    store.for_each_sample(session, None, |s| {
+        if let Some(l) = a.push(&s) {
+            out.push(l);
+        }
+    })?;
+    out.extend(a.flush());
+    out.sort_by(|x, y| (&x.summary.car_id, x.summary.lap).cmp(&(&y.summary.car_id, y.summary.lap)));
+    Ok(out)
+}
+
+/// Where a session's lap records came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LapSource {
+    /// The official timing file (GR Cup import).
+    OfficialTiming,
+    /// Laps the analysis stage stored while the session streamed.
+    StoredLaps,
+    /// Laps cut now from the stored samples.
+    Samples,
+}
+
+/// The lap records of a stored session for the strategy model: the official timing when the
+/// session has it, else the laps stored live, else laps cut from its samples.
+pub fn session_lap_records(
+    store: &Store,
+    session: &str,
+) -> store::Result<(Vec<LapRecord>, LapSource)> {
+    let official = store.official_laps(session, None)?;
+    if !official.is_empty() {
+        let recs = official
+            .iter()
+            .filter(|l| l.lap >= 1 && l.lap_time_s.is_finite() && l.lap_time_s > 0.0)
+            .map(|l| LapRecord {
+                car_id: l.car_number.clone(),
+                lap: l.lap,
+                lap_time_s: l.lap_time_s,
+                pit: l.pit_in,
+                yellow: l.flag == "FCY",
+                position: None,
+                race_time_s: l.elapsed_s,
+            })
+            .collect();
+        return Ok((recs, LapSource::OfficialTiming));
+    }
+    let stored = store.laps(session, None)?;
+    if !stored.is_empty() {
+        return Ok((
+            stored.iter().filter_map(lap_record).collect(),
+            LapSource::StoredLaps,
+        ));
+    }
+    let cut = laps_from_store(store, session)?;
+    Ok((
+        cut.iter().filter_map(LapOutput::record).collect(),
+        LapSource::Samples,
+    ))
+}
+
+/// Race length of a session: the `race` document's `total_laps` (written by the simulator and
+/// the demo), if any.
+pub fn session_total_laps(store: &Store, session: &str) -> Option<u32> {
+    let doc = store.session_meta(session, "race").ok()??;
+    let v: Value = serde_json::from_str(&doc).ok()?;
+    v.get("total_laps")?.as_u64().map(|n| n as u32)
+}
+
+/// Settings of the live strategy runs.
+#[derive(Debug, Clone)]
+pub struct LiveStrategy {
+    pub screen_iterations: u32,
+    pub seed: u64,
+}
+
+struct StrategyJob {
+    session: Arc<str>,
+    car: Arc<str>,
+    total_laps: u32,
+    records: Vec<LapRecord>,
+    insight: Value,
+    row: LapRow,
+    track: Option<Arc<str>>,
+}
+
+/// The pit window of one car as `insight_update` carries it.
+pub fn pit_window_json(report: &strategy::Report, as_of_lap: u32) -> Value {
+    let rec = &report.recommendation;
+    let plans: Vec<Value> = report
+        .outcomes
+        .iter()
+        .take(12)
+        .map(|o| {
+            json!({
+                "name": o.label,
+                "pit_laps": o.strategy.stops.iter().map(|s| s.lap).collect::<Vec<_>>(),
+                "expected_position": o.expected_position,
+                "win_probability": o.win_probability,
+                "p5_position": o.p5_position,
+                "interval95": o.interval95,
+                "position_distribution": o.finish_position_distribution,
+                "diff_vs_best": o.diff_vs_best,
+                "se_diff_vs_best": o.se_diff_vs_best,
+            })
+        })
+        .collect();
+    json!({
+        "as_of_lap": as_of_lap,
+        "open_lap": rec.window.map(|w| w.0),
+        "close_lap": rec.window.map(|w| w.1),
+        "text": rec.text,
+        "evidence": rec.evidence,
+        "best_plan": report.outcomes.first().map(|o| o.label.clone()),
+        "races_simulated": report.races_simulated,
+        "plans": plans,
+    })
+}
+
+/// The live strategy call for one car at its latest lap: the race as it stands (fitted from the
+/// session's laps so far) and every plan from here.
+fn live_window(job: &StrategyJob, cfg: &LiveStrategy) -> Result<Value, String> {
+    // The laps every running car has completed: cars whose last lap ended long ago are out.
+    let mut last: HashMap<&str, (u32, f64)> = HashMap::new();
+    for r in &job.records {
+        let e = last.entry(r.car_id.as_str()).or_insert((0, f64::MIN));
+        if r.lap > e.0 {
+            *e = (r.lap, r.race_time_s.unwrap_or(f64::MIN));
+        }
+    }
+    let newest = last.values().map(|v| v.1).fold(f64::MIN, f64::max);
+    let mut times: Vec<f64> = job.records.iter().map(|r| r.lap_time_s).collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = times.get(times.len() / 2).copied().unwrap_or(120.0);
+    let at_lap = last
+        .values()
+        .filter(|v| v.1 >= newest - 2.5 * median)
+        .map(|v| v.0)
+        .min()
+        .unwrap_or(0);
+    let (params, state, _) =
+        strategy::race_at_lap(&job.records, at_lap, job.total_laps).map_err(|e| e.to_string())?;
+    let adaptive = strategy::Adaptive {
+        screen_iterations: cfg.screen_iterations,
+        ..strategy::Adaptive::default()
+    };
+    let report = strategy::recommend(
+        &params,
+        &state,
+        &job.car,
+        &strategy::PlanSpace::default(),
+        &strategy::McOptions {
+            iterations: cfg.screen_iterations,
+            seed: cfg.seed,
+        },
+        Some(&adaptive),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(pit_window_json(&report, at_lap))
+}
+
+/// Runs the analysis stage until the bus closes. Blocking: run it on a thread of its own.
+pub fn run(
+    mut sub: Box<dyn Subscription>,
+    bus: Arc<dyn Bus>,
+    mut store: Store,
+    rt: tokio::runtime::Handle,
+    metrics: Arc<Metrics>,
+    strategy_cfg: LiveStrategy,
+) {
+    let mut sessions: HashMap<Arc<str>, SessionAnalysis> = HashMap::new();
+    let mut records: HashMap<Arc<str>, Vec<LapRecord>> = HashMap::new();
+    let mut total_laps: HashMap<Arc<str>, Option<u32>> = HashMap::new();
+    // Latest job per (session, car): the worker takes whatever is newest.
+    let jobs: Jobs = Arc::new(Mutex::new(BTreeMap::new()));
+    let wake = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let worker = {
+        let jobs = jobs.clone();
+        let wake = wake.clone();
+        let bus = bus.clone();
+        let rt = rt.clone();
+        let data_dir = store.path().parent().map(|p| p.to_path_buf());
+        let metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("strategy-live".into())
+            .spawn(move || {
+                let mut store = data_dir.and_then(|d| Store::open(&d).ok());
+                loop {
+                    let job = {
+                        let mut j = jobs.lock();
+                        let k = j.keys().next().cloned();
+                        k.and_then(|k| j.remove(&k))
+                    };
+                    let Some(mut job) = job else {
+                        let (m, cv) = &*wake;
+                        let Ok(mut stop) = m.lock() else { return };
+                        if *stop {
+                            return;
+                        }
+                        if let Ok((g, _)) = cv.wait_timeout(stop, Duration::from_millis(200)) {
+                            stop = g;
+                            if *stop && jobs.lock().is_empty() {
+                                return;
+                            }
+                        }
+                        continue;
+                    };
+                    let t0 = std::time::Instant::now();
+                    let window = match live_window(&job, &strategy_cfg) {
+                        Ok(w) => w,
+                        Err(reason) => json!({"status": "not_enough_data", "reason": reason}),
+                    };
+                    metrics
+                        .stage_seconds
+                        .with_label_values(&["strategy"])
+                        .observe(t0.elapsed().as_secs_f64());
+                    job.insight["pit_window"] = window;
+                    let row = LapRow {
+                        insight_json: Some(job.insight.to_string()),
+                        ..job.row.clone()
+                    };
+                    if let Some(st) = store.as_mut() {
+                        if let Err(e) = st.write_laps(&job.session, job.track.as_deref(), &[row]) {
+                            tracing::warn!(error = %e, "storing a lap's pit window failed");
+                        }
+                    }
+                    let msg = Message::Insight(Arc::new(job.insight));
+                    let _ = rt.block_on(bus.publish(&job.car, msg));
+                }
+            })
+    };
+
+    while let Some(d) = rt.block_on(sub.next()) {
+        let Message::Telemetry(batch) = &d.message else {
+            let _ = rt.block_on(sub.ack(&d));
+            continue;
+        };
+        let t0 = std::time::Instant::now();
+        let mut done: Vec<(Arc<str>, Option<Arc<str>>, LapOutput)> = Vec::new();
+        for s in &batch.samples {
+            let a = sessions
+                .entry(s.session_id.clone())
+                .or_insert_with(|| SessionAnalysis::new(s.track.clone()));
+            if let Some(l) = a.push(s) {
+                done.push((s.session_id.clone(), s.track.clone(), l));
+            }
+        }
+        metrics
+            .stage_seconds
+            .with_label_values(&["laps"])
+            .observe(t0.elapsed().as_secs_f64());
+        for (session, track, lap) in done {
+            let insight = lap.insight();
+            let row = lap.row(Some(&insight));
+            if let Err(e) = store.write_laps(&session, track.as_deref(), std::slice::from_ref(&row))
+            {
+                tracing::warn!(error = %e, "storing a lap failed");
+            }
+            metrics.laps_completed.inc();
+            let recs = records.entry(session.clone()).or_default();
+            if let Some(r) = lap.record() {
+                recs.push(r);
+            }
+            let total = *total_laps
+                .entry(session.clone())
+                .or_insert_with(|| session_total_laps(&store, &session));
+            let total = match total {
+                Some(t) => Some(t),
+                None => {
+                    // The race document may have been written after the first lap.
+                    let t = session_total_laps(&store, &session);
+                    total_laps.insert(session.clone(), t);
+                    t
+                }
+            };
+            let car = lap.summary.car_id.clone();
+            let msg = Message::Insight(Arc::new(insight.clone()));
+            let _ = rt.block_on(bus.publish(&car, msg));
+            if let Some(total_laps) = total {
+                jobs.lock().insert(
+                    (session.clone(), car.clone()),
+                    StrategyJob {
+                        session: session.clone(),
+                        car,
+                        total_laps,
+                        records: recs.clone(),
+                        insight,
+                        row,
+                        track,
+                    },
+                );
+                wake.1.notify_one();
+            }
+        }
+        let _ = rt.block_on(sub.ack(&d));
+    }
+    if let Ok(mut stop) = wake.0.lock() {
+        *stop = true;
+    }
+    wake.1.notify_all();
+    jobs.lock().clear();
+    if let Ok(w) = worker {
+        let _ = w.join();
+    }
+}

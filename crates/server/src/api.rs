@@ -1,0 +1,541 @@
+//! The analysis API: laps of a session, the strategy simulator, the dashboard's first paint.
+//! Thin handlers: the work is in `analysis` and the pure crates, run off the async threads.
+
+use crate::analysis::{self, LapSource};
+use crate::http::{error, ErrorBody};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+/// Most iterations per plan one HTTP call may ask for.
+pub const MAX_HTTP_ITERATIONS: u32 = 20_000;
+
+fn store_error(e: store::StoreError) -> Response {
+    match e {
+        store::StoreError::NoSession(id) => error(
+            StatusCode::NOT_FOUND,
+            "no_session",
+            Some("session"),
+            format!("no stored session {id:?}; GET /api/sessions lists them"),
+        ),
+        e => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            None,
+            e.to_string(),
+        ),
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        None,
+        format!("the computation failed: {e}"),
+    )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LapsQuery {
+    /// Only this car.
+    pub car: Option<String>,
+}
+
+/// The laps of a stored session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LapsResponse {
+    pub session_id: String,
+    /// `stored_laps` (cut live by the analysis stage) or `samples` (cut now from the stored
+    /// samples, for sessions that were imported rather than streamed).
+    pub source: String,
+    /// Lap, lap time, sector times, validity, position, tyres, the 20 features, gaps and the
+    /// insight sent for the lap.
+    #[schema(value_type = Vec<Object>)]
+    pub laps: Vec<Value>,
+    /// Laps of the official timing file, when one was imported.
+    #[schema(value_type = Vec<Object>)]
+    pub official_laps: Vec<Value>,
+}
+
+fn lap_json(r: &store::LapRow) -> Value {
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .unwrap_or(Value::Null)
+    };
+    json!({
+        "car_id": r.car_id,
+        "lap": r.lap,
+        "lap_time_s": r.lap_time_s,
+        "sector_times_s": r.sector_times_s,
+        "validity": {"out_lap": r.out_lap, "pit": r.pit, "safety_car": r.safety_car, "incomplete": r.incomplete},
+        "position": r.position,
+        "t_start_s": r.t_start_s,
+        "t_end_s": r.t_end_s,
+        "tyre_age_laps": r.tyre_age_laps,
+        "tyre_compound": r.tyre_compound,
+        "fuel_kg": r.fuel_kg,
+        "tyre_wear_pct": r.tyre_wear_pct,
+        "features": serde_json::from_str::<Value>(&r.features_json).unwrap_or(Value::Null),
+        "gaps": parse(&r.gaps_json),
+        "insight": parse(&r.insight_json),
+    })
+}
+
+/// Laps of a session: lap and sector times, validity, features, gaps (`?car=` for one car).
+#[utoipa::path(get, path = "/api/sessions/{id}/laps", params(("id" = String, Path, description = "Session id"), LapsQuery), responses(
+    (status = 200, body = LapsResponse),
+    (status = 404, description = "No such session", body = ErrorBody),
+    (status = 503, description = "Store unavailable", body = ErrorBody)
+))]
+pub async fn session_laps(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<LapsQuery>,
+) -> Response {
+    let reader = st.reader.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let store = reader.lock();
+        let car = q.car.as_deref();
+        let official: Vec<Value> = store
+            .official_laps(&id, car)?
+            .iter()
+            .filter_map(|l| serde_json::to_value(l).ok())
+            .collect();
+        let stored = store.laps(&id, car)?;
+        let (source, laps) = if !stored.is_empty() {
+            (LapSource::StoredLaps, stored)
+        } else {
+            let cut = analysis::laps_from_store(&store, &id)?;
+            (
+                LapSource::Samples,
+                cut.iter()
+                    .filter(|l| car.is_none_or(|c| &*l.summary.car_id == c))
+                    .map(|l| l.row(None))
+                    .collect(),
+            )
+        };
+        Ok::<_, store::StoreError>(LapsResponse {
+            session_id: id,
+            source: serde_json::to_value(source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            laps: laps.iter().map(lap_json).collect(),
+            official_laps: official,
+        })
+    })
+    .await;
+    match res {
+        Ok(Ok(r)) => Json(r).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => join_error(e),
+    }
+}
+
+/// A strategy question: a stored session at a lap, or a whole scenario.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateRequest {
+    /// Stored session to take the race from (with `car`; not with `scenario`).
+    pub session: Option<String>,
+    /// Car to optimise (its id in the session).
+    pub car: Option<String>,
+    /// The race as it stood at the end of this lap [default: the last lap of the session].
+    #[schema(minimum = 1)]
+    pub lap: Option<u32>,
+    /// Race length [default: the session's race document, else its last lap].
+    #[schema(minimum = 2)]
+    pub total_laps: Option<u32>,
+    /// Iterations per plan (1-20000) [default 2000].
+    #[schema(minimum = 1, maximum = 20000)]
+    pub iterations: Option<u32>,
+    /// Seed [default 0].
+    pub seed: Option<u64>,
+    /// A scenario in the TOML scenario's shape (see data/strategy/example-scenario.toml), as JSON.
+    #[schema(value_type = Option<Object>)]
+    pub scenario: Option<Value>,
+}
+
+/// Every plan with its outcome, best first, and the recommended window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulateResponse {
+    /// `strategy::Report`: car_id, current_lap, total_laps, seed, races_simulated, outcomes
+    /// (plan, finish-position distribution, expected position, win probability, variance,
+    /// 95 % interval, p5 position, expected race time, difference to the best and its SE,
+    /// rank), recommendation (window, best plan, text, evidence), field_plans.
+    #[schema(value_type = Object)]
+    pub report: Value,
+    /// The same window in the `insight_update` shape.
+    #[schema(value_type = Object)]
+    pub pit_window: Value,
+    /// Where the laps came from (`official_timing`, `stored_laps`, `samples`; absent for a
+    /// scenario).
+    pub lap_source: Option<String>,
+}
+
+fn bad(field: &str, reason: impl Into<String>) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        Some(field),
+        reason,
+    )
+}
+
+fn strategy_error(e: strategy::StrategyError) -> Response {
+    let msg = e.to_string();
+    let field = match &e {
+        strategy::StrategyError::NotEnoughLaps(_) => "lap",
+        strategy::StrategyError::ZeroIterations => "iterations",
+        _ => "scenario",
+    };
+    error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "impossible_scenario",
+        Some(field),
+        msg,
+    )
+}
+
+/// What a strategy call resolves to before it runs.
+pub enum StrategyQuestion {
+    Session {
+        session: String,
+        car: String,
+        lap: Option<u32>,
+        total_laps: Option<u32>,
+        iterations: u32,
+        seed: u64,
+    },
+    Scenario(Box<strategy::Scenario>),
+}
+
+/// Runs a strategy question against the store (blocking: call off the async threads). The
+/// store is locked only to read the laps, not while simulating.
+pub fn run_strategy(
+    store: &parking_lot::Mutex<store::Store>,
+    q: StrategyQuestion,
+) -> Result<(strategy::Report, Option<LapSource>), StrategyFailure> {
+    match q {
+        StrategyQuestion::Scenario(sc) => strategy::evaluate(&sc)
+            .map(|r| (r, None))
+            .map_err(StrategyFailure::Model),
+        StrategyQuestion::Session {
+            session,
+            car,
+            lap,
+            total_laps,
+            iterations,
+            seed,
+        } => {
+            let (records, source, meta_total) = {
+                let store = store.lock();
+                let (records, source) = analysis::session_lap_records(&store, &session)
+                    .map_err(StrategyFailure::Store)?;
+                (
+                    records,
+                    source,
+                    analysis::session_total_laps(&store, &session),
+                )
+            };
+            let last = records.iter().map(|r| r.lap).max().unwrap_or(0);
+            let total = total_laps.or(meta_total).unwrap_or(last);
+            if !records.iter().any(|r| r.car_id == car) {
+                let mut cars: Vec<&str> = records.iter().map(|r| r.car_id.as_str()).collect();
+                cars.sort_unstable();
+                cars.dedup();
+                return Err(StrategyFailure::Field(
+                    "car",
+                    format!(
+                        "no car {car:?} with laps in session {session:?}; cars: {}",
+                        cars.join(", ")
+                    ),
+                ));
+            }
+            let at = lap.unwrap_or(last);
+            let (params, state, _) =
+                strategy::race_at_lap(&records, at, total).map_err(StrategyFailure::Model)?;
+            if let Ok(i) = state.car_index(&car) {
+                if state.cars.get(i).is_some_and(|c| c.retired) {
+                    return Err(StrategyFailure::Field(
+                        "car",
+                        format!("car {car:?} had retired by lap {at}: nothing to decide"),
+                    ));
+                }
+            }
+            let space = strategy::PlanSpace {
+                two_stop: true,
+                ..strategy::PlanSpace::default()
+            };
+            let report = strategy::recommend(
+                &params,
+                &state,
+                &car,
+                &space,
+                &strategy::McOptions { iterations, seed },
+                None,
+            )
+            .map_err(StrategyFailure::Model)?;
+            Ok((report, Some(source)))
+        }
+    }
+}
+
+/// Why a strategy call failed.
+#[derive(Debug)]
+pub enum StrategyFailure {
+    Store(store::StoreError),
+    Model(strategy::StrategyError),
+    Field(&'static str, String),
+}
+
+impl std::fmt::Display for StrategyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StrategyFailure::Store(e) => write!(f, "{e}"),
+            StrategyFailure::Model(e) => write!(f, "{e}"),
+            StrategyFailure::Field(field, reason) => write!(f, "{field}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StrategyFailure {}
+
+impl StrategyFailure {
+    fn into_response(self) -> Response {
+        match self {
+            StrategyFailure::Store(e) => store_error(e),
+            StrategyFailure::Model(e) => strategy_error(e),
+            StrategyFailure::Field(field, reason) => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "impossible_scenario",
+                Some(field),
+                reason,
+            ),
+        }
+    }
+}
+
+/// Simulates the rest of a race for every plan of one car (stay out, every one-stop and
+/// two-stop plan) and recommends a pit window. Either `session` + `car` (+ `lap`), or a
+/// `scenario`.
+#[utoipa::path(post, path = "/api/strategy/simulate", request_body = SimulateRequest, responses(
+    (status = 200, body = SimulateResponse),
+    (status = 400, description = "Body unreadable or a field invalid", body = ErrorBody),
+    (status = 404, description = "No such session", body = ErrorBody),
+    (status = 422, description = "An impossible scenario (no laps left, a retired car, a negative pit loss, no cars...)", body = ErrorBody)
+))]
+pub async fn strategy_simulate(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    let req: SimulateRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad("body", format!("not a strategy request: {e}")),
+    };
+    let iterations = req.iterations.unwrap_or(2000);
+    if iterations == 0 || iterations > MAX_HTTP_ITERATIONS {
+        return bad(
+            "iterations",
+            format!("must be 1-{MAX_HTTP_ITERATIONS} (got {iterations})"),
+        );
+    }
+    let question = match (req.scenario, req.session, req.car) {
+        (Some(sc), None, None) => {
+            let spec: strategy::ScenarioSpec = match serde_json::from_value(sc) {
+                Ok(s) => s,
+                Err(e) => return bad("scenario", format!("not a scenario: {e}")),
+            };
+            if spec.iterations > MAX_HTTP_ITERATIONS {
+                return bad(
+                    "scenario.iterations",
+                    format!("must be 1-{MAX_HTTP_ITERATIONS}"),
+                );
+            }
+            match strategy::Scenario::from_spec(spec) {
+                Ok(s) => StrategyQuestion::Scenario(Box::new(s)),
+                Err(e) => return strategy_error(e),
+            }
+        }
+        (None, Some(session), Some(car)) => StrategyQuestion::Session {
+            session,
+            car,
+            lap: req.lap,
+            total_laps: req.total_laps,
+            iterations,
+            seed: req.seed.unwrap_or(0),
+        },
+        (None, Some(_), None) => return bad("car", "give the car to optimise with the session"),
+        (None, None, _) => {
+            return bad(
+                "session",
+                "give `session` and `car` (a stored race) or `scenario`",
+            )
+        }
+        (Some(_), _, _) => return bad("scenario", "give either `scenario` or `session`, not both"),
+    };
+    let reader = st.reader.clone();
+    let res = tokio::task::spawn_blocking(move || run_strategy(&reader, question)).await;
+    match res {
+        Ok(Ok((report, source))) => {
+            let window = analysis::pit_window_json(&report, report.current_lap);
+            Json(SimulateResponse {
+                report: serde_json::to_value(&report).unwrap_or(Value::Null),
+                pit_window: window,
+                lap_source: source.and_then(|s| {
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                }),
+            })
+            .into_response()
+        }
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => join_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LiveQuery {
+    /// Track name (as in the samples).
+    pub track: Option<String>,
+    /// Car id (`chassis`).
+    pub vehicle: String,
+    /// A completed lap [default: the latest].
+    pub lap: Option<u32>,
+}
+
+/// Everything the dashboard's car view needs for its first paint, in the seed's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardLive {
+    pub track: Option<String>,
+    pub vehicle: String,
+    pub lap: Option<u64>,
+    /// Wear per corner (model estimate, else what the source reports), loss per lap, laps
+    /// until 0.5 s.
+    #[schema(value_type = Object)]
+    pub tire_wear: Value,
+    /// Lap and best lap, sectors, stress.
+    #[schema(value_type = Object)]
+    pub performance: Value,
+    /// Position and gaps.
+    #[schema(value_type = Object)]
+    pub gap_analysis: Value,
+    /// Pit window and plans.
+    #[schema(value_type = Object)]
+    pub strategy: Value,
+    /// The whole `insight_update` element.
+    #[schema(value_type = Object)]
+    pub insight: Value,
+}
+
+/// Builds the dashboard's first-paint document from one `insight_update` element.
+pub fn dashboard_from_insight(
+    track: Option<String>,
+    vehicle: String,
+    ins: &Value,
+) -> DashboardLive {
+    let g = |k: &str| ins.get(k).cloned().unwrap_or(Value::Null);
+    DashboardLive {
+        track: track.or_else(|| {
+            ins.get("track")
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
+        }),
+        vehicle,
+        lap: ins.get("lap").and_then(Value::as_u64),
+        tire_wear: json!({
+            "wear_pct": if g("tire_wear").is_null() { g("tire_wear_source") } else { g("tire_wear") },
+            "wear_source": if g("tire_wear").is_null() { "telemetry" } else { "model" },
+            "predicted_loss_per_lap_s": g("predicted_loss_per_lap_seconds"),
+            "laps_until_0_5s_loss": g("laps_until_0_5s_loss"),
+            "recommended_pit_lap": g("recommended_pit_lap"),
+            "explanation": g("explanation"),
+            "tyre_age_laps": g("tyre_age_laps"),
+        }),
+        performance: json!({
+            "lap_time_s": g("lap_time_s"),
+            "best_lap_time_s": g("best_lap_time_s"),
+            "sector_times_s": g("sector_times_s"),
+            "lap_tire_stress": g("lap_tire_stress"),
+            "perSectorStress": g("perSectorStress"),
+            "validity": g("validity"),
+        }),
+        gap_analysis: g("gaps"),
+        strategy: g("pit_window"),
+        insight: ins.clone(),
+    }
+}
+
+/// The car view's first paint: tire wear and prediction, lap and best lap, position and gaps,
+/// strategy, from the latest insight of the car (or its stored lap `lap`).
+#[utoipa::path(get, path = "/api/dashboard/live", params(LiveQuery), responses(
+    (status = 200, body = DashboardLive),
+    (status = 404, description = "Nothing known yet about this car (no completed lap)", body = ErrorBody)
+))]
+pub async fn dashboard_live(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<LiveQuery>,
+) -> Response {
+    let found = match q.lap {
+        None => st.latest_insight(q.track.as_deref(), &q.vehicle),
+        Some(lap) => {
+            let reader = st.reader.clone();
+            let (track, vehicle) = (q.track.clone(), q.vehicle.clone());
+            match tokio::task::spawn_blocking(move || {
+                stored_insight(&reader.lock(), track.as_deref(), &vehicle, lap)
+            })
+            .await
+            {
+                Ok(v) => v,
+                Err(e) => return join_error(e),
+            }
+        }
+    };
+    match found {
+        Some(ins) => Json(dashboard_from_insight(q.track, q.vehicle, &ins)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "no_insight",
+            Some("vehicle"),
+            format!(
+                "no completed lap of {:?}{} yet; insights appear after the car's first lap",
+                q.vehicle,
+                q.track
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
+            ),
+        ),
+    }
+}
+
+/// The insight stored with lap `lap` of car `vehicle` in the newest session at `track`.
+fn stored_insight(
+    store: &store::Store,
+    track: Option<&str>,
+    vehicle: &str,
+    lap: u32,
+) -> Option<Value> {
+    let sessions = store.sessions().ok()?;
+    for s in sessions.iter().rev() {
+        if track.is_some_and(|t| s.track.as_deref() != Some(t)) {
+            continue;
+        }
+        if let Ok(laps) = store.laps(&s.id, Some(vehicle)) {
+            if let Some(l) = laps.iter().find(|l| l.lap == lap) {
+                return l
+                    .insight_json
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str(j).ok());
+            }
+        }
+    }
+    None
+}
