@@ -59,13 +59,15 @@ pub enum Message {
     Telemetry(Arc<TelemetryBatch>),
     /// An insight (per car and lap), already in its JSON wire shape.
     Insight(Arc<serde_json::Value>),
+    /// A coaching alert (a driver departing from their own baseline), in its JSON wire shape.
+    Alert(Arc<serde_json::Value>),
 }
 
 impl Message {
     pub fn topic(&self) -> Topic {
         match self {
             Message::Telemetry(_) => Topic::Telemetry,
-            Message::Insight(_) => Topic::Insights,
+            Message::Insight(_) | Message::Alert(_) => Topic::Insights,
         }
     }
 }

@@ -145,11 +145,14 @@ struct CarAnalysis {
     best_lap_time_s: Option<f64>,
 }
 
-/// Lap engines and race order of one session.
+/// Lap engines, race order and driver coaching of one session.
 pub struct SessionAnalysis {
     track: Option<Arc<str>>,
     order: RaceOrder,
     cars: HashMap<Arc<str>, CarAnalysis>,
+    /// Drivers' baselines and alerts (live only; `None` when cutting stored laps).
+    coach: Option<coach::Coach>,
+    alerts: Vec<coach::CoachingAlert>,
 }
 
 impl SessionAnalysis {
@@ -162,12 +165,35 @@ impl SessionAnalysis {
             track,
             order,
             cars: HashMap::new(),
+            coach: None,
+            alerts: Vec::new(),
         }
+    }
+
+    /// The same, with each driver's baseline learnt and checked as the samples come.
+    pub fn with_coach(track: Option<Arc<str>>) -> SessionAnalysis {
+        SessionAnalysis {
+            coach: Some(coach::Coach::new(coach::CoachConfig::default())),
+            ..SessionAnalysis::new(track)
+        }
+    }
+
+    /// Coaching alerts raised since the last call.
+    pub fn take_alerts(&mut self) -> Vec<coach::CoachingAlert> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    /// A driver's current profile (live sessions).
+    pub fn profile(&self, car: &str) -> Option<coach::DriverProfile> {
+        self.coach.as_ref()?.profile(car)
     }
 
     /// Feeds one sample; returns the lap it closed, if any.
     pub fn push(&mut self, s: &Sample) -> Option<LapOutput> {
         self.order.update(s);
+        if let Some(c) = self.coach.as_mut() {
+            self.alerts.extend(c.push(s));
+        }
         let track = self.track.clone();
         let car = self
             .cars
@@ -458,9 +484,36 @@ pub fn run(
         for s in &batch.samples {
             let a = sessions
                 .entry(s.session_id.clone())
-                .or_insert_with(|| SessionAnalysis::new(s.track.clone()));
+                .or_insert_with(|| SessionAnalysis::with_coach(s.track.clone()));
             if let Some(l) = a.push(s) {
                 done.push((s.session_id.clone(), s.track.clone(), l));
+            }
+        }
+        let mut alerts = Vec::new();
+        for a in sessions.values_mut() {
+            alerts.extend(a.take_alerts());
+        }
+        if !alerts.is_empty() {
+            let rows: Vec<store::AlertRow> = alerts
+                .iter()
+                .map(|al| store::AlertRow {
+                    session_id: al.session_id.clone(),
+                    car_id: al.car_id.clone(),
+                    lap: al.lap,
+                    t_s: al.t_s,
+                    corner: al.corner,
+                    metric: al.metric.name().to_string(),
+                    json: serde_json::to_string(al).unwrap_or_default(),
+                })
+                .collect();
+            if let Err(e) = store.write_alerts(&rows) {
+                tracing::warn!(error = %e, "storing coaching alerts failed");
+            }
+            for al in alerts {
+                metrics.coaching_alerts.inc();
+                let mut v = serde_json::to_value(&al).unwrap_or(Value::Null);
+                v["chassis"] = Value::from(al.car_id.clone());
+                let _ = rt.block_on(bus.publish(&al.car_id, Message::Alert(Arc::new(v))));
             }
         }
         metrics
@@ -475,6 +528,21 @@ pub fn run(
                 tracing::warn!(error = %e, "storing a lap failed");
             }
             metrics.laps_completed.inc();
+            if let Some(p) = sessions
+                .get(&session)
+                .and_then(|a| a.profile(&lap.summary.car_id))
+            {
+                if let Ok(j) = serde_json::to_string(&p) {
+                    let tr = if p.track.is_empty() {
+                        track.as_deref().unwrap_or("")
+                    } else {
+                        &p.track
+                    };
+                    if let Err(e) = store.write_profile(&p.car_id, tr, &session, &j) {
+                        tracing::warn!(error = %e, "storing a driver profile failed");
+                    }
+                }
+            }
             let recs = records.entry(session.clone()).or_default();
             if let Some(r) = lap.record() {
                 recs.push(r);

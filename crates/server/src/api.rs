@@ -539,3 +539,187 @@ fn stored_insight(
     }
     None
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ProfileQuery {
+    /// Track [default: the driver's most recently updated profile].
+    pub track: Option<String>,
+}
+
+/// A driver's baseline on a track (learnt from their clean laps, updated every lap).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileResponse {
+    pub car_id: String,
+    pub track: String,
+    /// Session the profile was last updated from.
+    pub session_id: String,
+    /// `building_baseline` (fewer than 5 clean laps: no alerts yet) or `ready`.
+    pub status: String,
+    /// `coach::DriverProfile`: per corner the brake point, peak brake pressure, brake bias,
+    /// minimum / entry / exit speed, throttle pickup (mean, spread, n); sector and lap times;
+    /// lap-time coefficient of variation; the corner map.
+    #[schema(value_type = Object)]
+    pub profile: Value,
+}
+
+fn parse_profile(track: String, session: String, json: &str) -> Option<ProfileResponse> {
+    let v: Value = serde_json::from_str(json).ok()?;
+    Some(ProfileResponse {
+        car_id: v["car_id"].as_str().unwrap_or_default().to_string(),
+        track,
+        session_id: session,
+        status: v["status"]
+            .as_str()
+            .unwrap_or("building_baseline")
+            .to_string(),
+        profile: v,
+    })
+}
+
+fn no_driver(id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no_driver",
+        Some("id"),
+        format!(
+            "no profile for driver/car {id:?} yet: it is built from the car's laps as they stream"
+        ),
+    )
+}
+
+/// A driver's profile: per-corner baseline (mean and spread) and consistency.
+#[utoipa::path(get, path = "/api/drivers/{id}/profile", params(("id" = String, Path, description = "Car id"), ProfileQuery), responses(
+    (status = 200, body = ProfileResponse),
+    (status = 404, description = "No profile for this car (yet)", body = ErrorBody),
+    (status = 503, description = "Store unavailable", body = ErrorBody)
+))]
+pub async fn driver_profile(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<ProfileQuery>,
+) -> Response {
+    let reader = st.reader.clone();
+    let car = id.clone();
+    let res = tokio::task::spawn_blocking(move || reader.lock().profiles(&car)).await;
+    match res {
+        Ok(Ok(list)) => list
+            .into_iter()
+            .find(|(t, _, _)| q.track.as_deref().is_none_or(|want| want == t))
+            .and_then(|(t, s, j)| parse_profile(t, s, &j))
+            .map(|p| Json(p).into_response())
+            .unwrap_or_else(|| no_driver(&id)),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => join_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AlertsQuery {
+    /// Most alerts returned, newest first (1-1000) [default 100].
+    pub limit: Option<u32>,
+}
+
+/// A driver's coaching alerts, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertsResponse {
+    pub car_id: String,
+    /// `coach::CoachingAlert`: lap, corner, metric, value, baseline mean and spread, z, the
+    /// radio message and the expected time gain or loss.
+    #[schema(value_type = Vec<Object>)]
+    pub alerts: Vec<Value>,
+}
+
+/// A driver's coaching alerts (departures from their own baseline), newest first.
+#[utoipa::path(get, path = "/api/drivers/{id}/alerts", params(("id" = String, Path, description = "Car id"), AlertsQuery), responses(
+    (status = 200, body = AlertsResponse),
+    (status = 400, description = "limit out of range", body = ErrorBody),
+    (status = 503, description = "Store unavailable", body = ErrorBody)
+))]
+pub async fn driver_alerts(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<AlertsQuery>,
+) -> Response {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return bad("limit", format!("must be 1-1000 (got {limit})"));
+    }
+    let reader = st.reader.clone();
+    let car = id.clone();
+    let res = tokio::task::spawn_blocking(move || reader.lock().alerts(&car, limit as usize)).await;
+    match res {
+        Ok(Ok(rows)) => Json(AlertsResponse {
+            car_id: id,
+            alerts: rows
+                .iter()
+                .filter_map(|r| serde_json::from_str(&r.json).ok())
+                .collect(),
+        })
+        .into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => join_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CompareQuery {
+    /// First driver (car id).
+    pub a: String,
+    /// Second driver (car id).
+    pub b: String,
+    /// Track both drove [default: A's latest profile's track].
+    pub track: Option<String>,
+}
+
+/// Two drivers compared corner by corner: where B wins and loses time against A.
+#[utoipa::path(get, path = "/api/drivers/compare", params(CompareQuery), responses(
+    (status = 200, description = "`coach::ProfileComparison`: per corner the time, brake point, minimum and exit speed, throttle pickup and brake bias differences (B minus A)", body = Object),
+    (status = 404, description = "A driver without a profile", body = ErrorBody),
+    (status = 422, description = "The profiles are on different corner maps", body = ErrorBody)
+))]
+pub async fn drivers_compare(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<CompareQuery>,
+) -> Response {
+    let reader = st.reader.clone();
+    let (a, b) = (q.a.clone(), q.b.clone());
+    let res = tokio::task::spawn_blocking(move || {
+        let s = reader.lock();
+        Ok::<_, store::StoreError>((s.profiles(&a)?, s.profiles(&b)?))
+    })
+    .await;
+    let (pa, pb) = match res {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return store_error(e),
+        Err(e) => return join_error(e),
+    };
+    let Some((track, _, ja)) = pa
+        .into_iter()
+        .find(|(t, _, _)| q.track.as_deref().is_none_or(|w| w == t))
+    else {
+        return no_driver(&q.a);
+    };
+    let Some((_, _, jb)) = pb.into_iter().find(|(t, _, _)| *t == track) else {
+        return no_driver(&q.b);
+    };
+    let (Ok(a), Ok(b)) = (
+        serde_json::from_str::<coach::DriverProfile>(&ja),
+        serde_json::from_str::<coach::DriverProfile>(&jb),
+    ) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad_profile",
+            None,
+            "a stored profile could not be read",
+        );
+    };
+    match coach::compare_profiles(&a, &b) {
+        Ok(c) => Json(c).into_response(),
+        Err(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_comparable",
+            Some("b"),
+            e.to_string(),
+        ),
+    }
+}

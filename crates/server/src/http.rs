@@ -109,7 +109,10 @@ pub struct SessionSummary {
         metrics,
         crate::api::session_laps,
         crate::api::strategy_simulate,
-        crate::api::dashboard_live
+        crate::api::dashboard_live,
+        crate::api::driver_profile,
+        crate::api::driver_alerts,
+        crate::api::drivers_compare
     ),
     components(schemas(
         ErrorBody,
@@ -122,7 +125,9 @@ pub struct SessionSummary {
         crate::api::LapsResponse,
         crate::api::SimulateRequest,
         crate::api::SimulateResponse,
-        crate::api::DashboardLive
+        crate::api::DashboardLive,
+        crate::api::ProfileResponse,
+        crate::api::AlertsResponse
     ))
 )]
 pub struct ApiDoc;
@@ -138,6 +143,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(crate::api::strategy_simulate),
         )
         .route("/api/dashboard/live", get(crate::api::dashboard_live))
+        .route("/api/drivers/compare", get(crate::api::drivers_compare))
+        .route("/api/drivers/{id}/profile", get(crate::api::driver_profile))
+        .route("/api/drivers/{id}/alerts", get(crate::api::driver_alerts))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

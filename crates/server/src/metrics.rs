@@ -31,6 +31,7 @@ pub struct Metrics {
     /// Time spent per batch (laps) or per call (strategy) in the analysis stages.
     pub stage_seconds: HistogramVec,
     pub laps_completed: IntCounter,
+    pub coaching_alerts: IntCounter,
     limiter: Mutex<HashMap<&'static str, (Instant, u64)>>,
 }
 
@@ -126,7 +127,15 @@ impl Metrics {
         .expect("valid metric definition");
         r.register(Box::new(laps_completed.clone()))
             .expect("metric registered once");
+        let coaching_alerts = IntCounter::new(
+            "pitwall_coaching_alerts_total",
+            "Coaching alerts raised (a driver departing from their own baseline).",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(coaching_alerts.clone()))
+            .expect("metric registered once");
         Metrics {
+            coaching_alerts,
             stage_seconds,
             laps_completed,
             points_accepted: counter_vec(

@@ -263,8 +263,10 @@ impl Hub {
     }
 
     fn on_insight(&self, d: &Delivery) {
-        let Message::Insight(v) = &d.message else {
-            return;
+        let (v, kind) = match &d.message {
+            Message::Insight(v) => (v, "insight_update"),
+            Message::Alert(v) => (v, "coaching_alert"),
+            Message::Telemetry(_) => return,
         };
         let track = v
             .get("track")
@@ -277,13 +279,13 @@ impl Hub {
             .unwrap_or("")
             .to_string();
         let text = serde_json::json!({
-            "type": "insight_update",
+            "type": kind,
             "data": [v.as_ref()],
             "meta": {"generated_at": crate::http::now_rfc3339()},
         })
         .to_string();
         let msg = WsMessage::Text(Utf8Bytes::from(text));
-        self.send_to(&msg, "insight_update", |f| f.matches(&track, &chassis));
+        self.send_to(&msg, kind, |f| f.matches(&track, &chassis));
     }
 }
 

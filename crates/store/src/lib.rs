@@ -101,7 +101,7 @@ pub struct LapEventRow {
     pub source: String,
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATION_1: &str = "
 CREATE TABLE sessions (
@@ -185,6 +185,44 @@ CREATE TABLE laps (
 ) WITHOUT ROWID;
 ";
 
+/// Drivers' baselines (one per car and track, replaced as it learns) and the coaching alerts
+/// they raised.
+const MIGRATION_4: &str = "
+CREATE TABLE driver_profiles (
+    car_key TEXT NOT NULL,
+    track TEXT NOT NULL,
+    session_key TEXT NOT NULL,
+    updated_unix_s REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    json TEXT NOT NULL,
+    PRIMARY KEY (car_key, track)
+) WITHOUT ROWID;
+CREATE TABLE coaching_alerts (
+    id INTEGER PRIMARY KEY,
+    session_key TEXT NOT NULL,
+    car_key TEXT NOT NULL,
+    lap INTEGER NOT NULL,
+    t_s REAL NOT NULL,
+    corner INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    json TEXT NOT NULL,
+    UNIQUE (session_key, car_key, t_s, corner, metric)
+);
+CREATE INDEX coaching_alerts_car ON coaching_alerts (car_key, id);
+";
+
+/// A stored coaching alert.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlertRow {
+    pub session_id: String,
+    pub car_id: String,
+    pub lap: u32,
+    pub t_s: f64,
+    pub corner: u32,
+    pub metric: String,
+    /// The alert as sent (`coach::CoachingAlert`).
+    pub json: String,
+}
+
 /// One lap of one car cut from telemetry by the lap engine. The features, gaps and insight are
 /// JSON documents (their shapes belong to the `laps` and `tires` crates).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -255,6 +293,11 @@ impl Store {
         if version < 3 {
             conn.execute_batch(&format!(
                 "BEGIN; {MIGRATION_3} PRAGMA user_version = 3; COMMIT;"
+            ))?;
+        }
+        if version < 4 {
+            conn.execute_batch(&format!(
+                "BEGIN; {MIGRATION_4} PRAGMA user_version = 4; COMMIT;"
             ))?;
         }
         Ok(Store {
@@ -747,6 +790,77 @@ impl Store {
                 features_json: r.get(20)?,
                 gaps_json: r.get(21)?,
                 insight_json: r.get(22)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Stores (replaces) a driver's profile on a track.
+    pub fn write_profile(
+        &mut self,
+        car: &str,
+        track: &str,
+        session: &str,
+        json: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO driver_profiles (car_key, track, session_key, json)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![car, track, session, json],
+        )?;
+        Ok(())
+    }
+
+    /// A driver's profiles, newest first: (track, session, JSON).
+    pub fn profiles(&self, car: &str) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT track, session_key, json FROM driver_profiles WHERE car_key = ?1
+             ORDER BY updated_unix_s DESC",
+        )?;
+        let rows = stmt.query_map([car], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Stores coaching alerts (an alert already stored is kept once).
+    pub fn write_alerts(&mut self, alerts: &[AlertRow]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO coaching_alerts
+                 (session_key, car_key, lap, t_s, corner, metric, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for a in alerts {
+                ins.execute(params![
+                    a.session_id,
+                    a.car_id,
+                    a.lap,
+                    a.t_s,
+                    a.corner,
+                    a.metric,
+                    a.json
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(alerts.len())
+    }
+
+    /// A driver's latest `limit` alerts, newest first.
+    pub fn alerts(&self, car: &str, limit: usize) -> Result<Vec<AlertRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT session_key, car_key, lap, t_s, corner, metric, json FROM coaching_alerts
+             WHERE car_key = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![car, limit as i64], |r| {
+            Ok(AlertRow {
+                session_id: r.get(0)?,
+                car_id: r.get(1)?,
+                lap: r.get(2)?,
+                t_s: r.get(3)?,
+                corner: r.get(4)?,
+                metric: r.get(5)?,
+                json: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
