@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (promtool from
-# Debian's prometheus package, schemathesis and the F1 game codec from PyPI), then runs
-# rustfmt, clippy, every Rust test, and schemathesis against a live server.
+# Debian's prometheus package, Chromium and Node from Debian, schemathesis and the F1 game
+# codec from PyPI, playwright-core from npm), then runs rustfmt, clippy, every Rust test,
+# schemathesis against a live server, and the dashboard in a real browser.
 #
 # Usage: scripts/test.sh            (from the repository root; ../shared must be beside it)
 # Env:   PITWALL_SHARED  where shared/ is (default ../shared)
@@ -13,12 +14,17 @@ PY=${PITWALL_PY:-$HOME/.cache/pitwall-py}
 step() { printf '\n==> %s\n' "$*"; }
 
 step "tools"
-if ! command -v promtool >/dev/null 2>&1; then
+NEED=""
+command -v promtool >/dev/null 2>&1 || NEED="$NEED prometheus"
+[ -x /usr/bin/chromium ] || NEED="$NEED chromium"
+command -v node >/dev/null 2>&1 || NEED="$NEED nodejs npm"
+if [ -n "$NEED" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $NEED >/dev/null
 fi
 promtool --version | head -1
+/usr/bin/chromium --version
 if [ ! -x "$PY/bin/schemathesis" ]; then
   python3 -m venv "$PY"
   "$PY/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
@@ -42,6 +48,9 @@ CI=${CI:-true} cargo test --workspace --locked
 
 step "schemathesis against a live server"
 scripts/schemathesis.sh
+
+step "dashboard in headless Chromium (playwright-core)"
+PITWALL_BIN=${PITWALL_BIN:-target/debug/pitwall} PITWALL_EXPECT_INSIGHTS=1 scripts/browser-test.sh
 
 echo
 echo "all tests passed"

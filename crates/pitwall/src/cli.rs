@@ -44,6 +44,10 @@ pub enum Command {
     /// Pit-window recommendation: simulate the rest of a race thousands of times for every plan
     /// (stay out, one stop, two stops) of one car; or back-test the model on a stored race.
     Strategy(crate::strategy_cmd::StrategyArgs),
+    /// Train the tire model (wear per corner, loss per lap) on stored sessions; writes a model file.
+    Train(crate::model_cmd::TrainArgs),
+    /// Score a tire model on sessions it never saw, beside the baselines (table, JSON, HTML report).
+    Eval(crate::model_cmd::EvalArgs),
     /// Benchmarks with a built-in load generator (`pitwall bench ingest --help`).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -94,6 +98,10 @@ pub struct ServeArgs {
     /// Points the ingest ring holds before dropping the oldest [default: 20000].
     #[arg(long, env = "PITWALL_RING_CAPACITY")]
     pub ring_capacity: Option<usize>,
+    /// Tire model file written by `pitwall train` [default: the model shipped in the binary,
+    /// trained on simulated races].
+    #[arg(long, env = "PITWALL_MODEL")]
+    pub model: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -130,6 +138,9 @@ impl ServeArgs {
         }
         if let Some(r) = self.ring_capacity {
             c.ring_capacity = r;
+        }
+        if let Some(m) = &self.model {
+            c.model = Some(m.clone());
         }
         c.validate()?;
         Ok(c)

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod export;
 mod import;
+mod model_cmd;
 mod parquet_out;
 mod race_cmd;
 mod replay;
@@ -83,6 +84,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(a) => tokio::task::spawn_blocking(move || export::run(a)).await?,
         Command::Replay(a) => replay::run(a).await,
         Command::RecordF1(a) => replay::record_f1(a).await,
+        Command::Train(a) => tokio::task::spawn_blocking(move || model_cmd::train(a)).await?,
+        Command::Eval(a) => tokio::task::spawn_blocking(move || model_cmd::eval(a)).await?,
         Command::Strategy(a) => tokio::task::spawn_blocking(move || strategy_cmd::run(a)).await?,
         Command::Bench(b) => {
             init_logging(LogFormat::Text);

@@ -36,6 +36,7 @@ async fn demo_laps_become_insights_with_gaps_and_pit_window() {
     let mut cars = BTreeSet::new();
     let mut with_window: Option<Value> = None;
     let mut seen = 0;
+    let mut tire_ok = 0;
     while Instant::now() < deadline && (with_window.is_none() || cars.len() < 4) {
         let Ok(Some(Ok(Message::Text(t)))) =
             tokio::time::timeout(Duration::from_secs(10), ws.next()).await
@@ -69,6 +70,24 @@ async fn demo_laps_become_insights_with_gaps_and_pit_window() {
             if pos == 1 {
                 assert_eq!(d["gaps"]["gap_to_leader_s"].as_f64(), Some(0.0));
             }
+            // The tire model's answer: wear per corner always (finite), a loss prediction or
+            // a stated reason, never NaN (JSON has no NaN: it would be null).
+            for c in ["fl", "fr", "rl", "rr"] {
+                let w = d["tire_wear"][c]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("tire_wear.{c} in {d}"));
+                assert!((0.0..=100.0).contains(&w), "{d}");
+            }
+            assert!(d["explanation"].is_array(), "{d}");
+            if d["tire_ok"] == true {
+                assert!(d["predicted_loss_per_lap_seconds"]
+                    .as_f64()
+                    .is_some_and(f64::is_finite));
+                assert_eq!(d["explanation"].as_array().map(Vec::len), Some(3), "{d}");
+                tire_ok += 1;
+            } else {
+                assert!(d["tire_status"]["reason"].is_string(), "{d}");
+            }
             cars.insert(d["chassis"].as_str().expect("chassis").to_string());
             if d["pit_window"]["plans"]
                 .as_array()
@@ -79,6 +98,7 @@ async fn demo_laps_become_insights_with_gaps_and_pit_window() {
         }
     }
     assert_eq!(cars.len(), 4, "every car gets insights ({seen} seen)");
+    assert!(tire_ok > 0, "some lap has a full tire prediction");
     let w = with_window.expect("an insight_update with a pit window");
     let pw = &w["pit_window"];
     assert!(pw["text"].as_str().is_some_and(|t| !t.is_empty()), "{pw}");
@@ -98,6 +118,31 @@ async fn demo_laps_become_insights_with_gaps_and_pit_window() {
         assert!(v.get(k).is_some(), "{k} in {v}");
     }
     assert!(v["performance"]["lap_time_s"].is_number() || v["lap"] == 0);
+    let p: Value = http
+        .get(srv.url(&format!("/api/predict_tire/Spa/{car}")))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    for k in [
+        "predicted_loss_per_lap_s",
+        "laps_until_0_5s_loss",
+        "recommended_pit_lap",
+        "feature_scores",
+        "explanation",
+    ] {
+        assert!(p.get(k).is_some(), "{k} in {p}");
+    }
+    assert!(p["meta"]["model_version"].is_string(), "{p}");
+    assert!(p["tire_wear"]["fl"].is_number(), "{p}");
+    let r = http
+        .get(srv.url("/api/predict_tire/Spa/no-such-car"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
     let r = http
         .get(srv.url("/api/dashboard/live?vehicle=no-such-car"))
         .send()

@@ -23,6 +23,28 @@ use store::{LapRow, Store};
 use strategy::LapRecord;
 use telemetry::Sample;
 
+/// The tire model shipped in the binary (trained on simulated races; rebuilt with
+/// `cargo run --release -p tires --example train_default -- --out data/models/tires-default.json`).
+pub const DEFAULT_TIRE_MODEL_JSON: &str = include_str!("../../../data/models/tires-default.json");
+
+/// Loads a tire model file, or the shipped default. The model lives as long as the process
+/// (per-car trackers borrow it), so it is loaded once.
+pub fn load_tire_model(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<&'static tires::TireModel> {
+    let model = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("reading the tire model {}: {e}", p.display()))?;
+            tires::TireModel::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("tire model {}: {e}", p.display()))?
+        }
+        None => tires::TireModel::from_json(DEFAULT_TIRE_MODEL_JSON)
+            .map_err(|e| anyhow::anyhow!("the shipped tire model: {e}"))?,
+    };
+    Ok(Box::leak(Box::new(model)))
+}
+
 /// Track length and the two inner sector boundaries, m.
 type Geometry = Option<(f64, [f64; 2])>;
 
@@ -60,6 +82,10 @@ pub struct LapOutput {
     pub gaps: Option<Gaps>,
     /// The car's best clean lap so far (this one included).
     pub best_lap_time_s: Option<f64>,
+    /// The tire model's state after this lap (when a model is loaded).
+    pub tire: Option<tires::TireState>,
+    /// Version of the tire model behind `tire`.
+    pub model_version: Option<String>,
 }
 
 impl LapOutput {
@@ -68,7 +94,7 @@ impl LapOutput {
     pub fn insight(&self) -> Value {
         let s = &self.summary;
         let stress = s.per_sector_stress;
-        json!({
+        let mut v = json!({
             "chassis": &*s.car_id,
             "track": s.track.as_deref(),
             "session_id": &*s.session_id,
@@ -85,7 +111,35 @@ impl LapOutput {
             "features": s.features,
             "gaps": self.gaps,
             "pit_window": Value::Null,
-        })
+        });
+        if let Some(t) = &self.tire {
+            let ok = matches!(t.status, tires::Status::Ok);
+            let w = t.wear_pct;
+            let iv = t.wear_interval80_pct;
+            v["tire_wear"] = json!({"fl": w.fl, "fr": w.fr, "rl": w.rl, "rr": w.rr});
+            v["tire_wear_interval80"] = json!({
+                "fl": [iv.fl.lo, iv.fl.hi], "fr": [iv.fr.lo, iv.fr.hi],
+                "rl": [iv.rl.lo, iv.rl.hi], "rr": [iv.rr.lo, iv.rr.hi],
+            });
+            v["predicted_loss_per_lap_seconds"] = json!(t.predicted_loss_per_lap_s);
+            v["loss_interval80_s"] = json!(t.loss_interval80_s.map(|i| [i.lo, i.hi]));
+            v["laps_until_0_5s_loss"] = json!(t.laps_until_0_5s_loss);
+            v["laps_until_0_5s_interval80"] = json!(t.laps_until_interval80);
+            v["recommended_pit_lap"] = json!(t.recommended_pit_lap);
+            v["tire_pit_window"] = json!(t.pit_window);
+            v["stint"] = json!(t.stint);
+            v["explanation"] = json!(t.explanation);
+            v["feature_scores"] = Value::Object(
+                t.feature_scores
+                    .iter()
+                    .map(|f| (f.name.to_string(), json!(f.score)))
+                    .collect(),
+            );
+            v["tire_status"] = serde_json::to_value(&t.status).unwrap_or(Value::Null);
+            v["tire_ok"] = json!(ok);
+            v["model"] = json!({"version": self.model_version, "known_track": t.known_track});
+        }
+        v
     }
 
     /// The stored row of this lap.
@@ -133,7 +187,8 @@ pub fn lap_record(r: &LapRow) -> Option<LapRecord> {
         car_id: r.car_id.clone(),
         lap: r.lap,
         lap_time_s: t,
-        pit: r.pit,
+        // The in-lap carries the stop; the out-lap is flagged `pit` too by the lap engine.
+        pit: r.pit && !r.out_lap,
         yellow: r.safety_car,
         position: r.position,
         race_time_s: Some(r.t_end_s),
@@ -143,6 +198,7 @@ pub fn lap_record(r: &LapRow) -> Option<LapRecord> {
 struct CarAnalysis {
     engine: LapEngine,
     best_lap_time_s: Option<f64>,
+    tire: Option<tires::TireTracker<'static>>,
 }
 
 /// Lap engines, race order and driver coaching of one session.
@@ -153,6 +209,7 @@ pub struct SessionAnalysis {
     /// Drivers' baselines and alerts (live only; `None` when cutting stored laps).
     coach: Option<coach::Coach>,
     alerts: Vec<coach::CoachingAlert>,
+    tire_model: Option<&'static tires::TireModel>,
 }
 
 impl SessionAnalysis {
@@ -167,15 +224,21 @@ impl SessionAnalysis {
             cars: HashMap::new(),
             coach: None,
             alerts: Vec::new(),
+            tire_model: None,
         }
+    }
+
+    /// Predicts tire wear and loss at every completed lap with `model`.
+    pub fn with_tire_model(mut self, model: Option<&'static tires::TireModel>) -> SessionAnalysis {
+        self.tire_model = model;
+        self
     }
 
     /// The same, with each driver's baseline learnt and checked as the samples come.
     pub fn with_coach(track: Option<Arc<str>>) -> SessionAnalysis {
-        SessionAnalysis {
-            coach: Some(coach::Coach::new(coach::CoachConfig::default())),
-            ..SessionAnalysis::new(track)
-        }
+        let mut a = SessionAnalysis::new(track);
+        a.coach = Some(coach::Coach::new(coach::CoachConfig::default()));
+        a
     }
 
     /// Coaching alerts raised since the last call.
@@ -201,6 +264,7 @@ impl SessionAnalysis {
             .or_insert_with(|| CarAnalysis {
                 engine: LapEngine::new(engine_config(track.as_deref().or(s.track.as_deref()))),
                 best_lap_time_s: None,
+                tire: None,
             });
         let summary = car.engine.push(s)?;
         Some(self.finish(summary))
@@ -215,14 +279,23 @@ impl SessionAnalysis {
                 }
             }
         }
-        let best_lap_time_s = self
-            .cars
-            .get(&summary.car_id)
-            .and_then(|c| c.best_lap_time_s);
+        let model = self.tire_model;
+        let (best_lap_time_s, tire) = match self.cars.get_mut(&summary.car_id) {
+            Some(c) => {
+                let tire = model.map(|m| {
+                    let t = c.tire.get_or_insert_with(|| tires::TireTracker::new(m));
+                    t.on_lap(&tires::LapRow::from_summary(&summary))
+                });
+                (c.best_lap_time_s, tire)
+            }
+            None => (None, None),
+        };
         LapOutput {
             summary,
             gaps,
             best_lap_time_s,
+            tire,
+            model_version: model.map(|m| m.model_version.clone()),
         }
     }
 
@@ -252,6 +325,31 @@ pub fn laps_from_store(store: &Store, session: &str) -> store::Result<Vec<LapOut
     out.extend(a.flush());
     out.sort_by(|x, y| (&x.summary.car_id, x.summary.lap).cmp(&(&y.summary.car_id, y.summary.lap)));
     Ok(out)
+}
+
+/// A lap number whose field median is this much slower than the race's median lap was run
+/// under a full-course yellow (safety cars run at about 60 % pace, i.e. 1.6x the lap time).
+pub const YELLOW_FACTOR: f64 = 1.2;
+
+/// Marks the laps the whole field ran far slower (a safety car: telemetry carries no flag)
+/// as safety-car laps, so that no pace baseline counts them.
+pub fn mark_safety_car_laps(laps: &mut [LapOutput]) {
+    let mut recs: Vec<LapRecord> = laps
+        .iter()
+        .map(|l| LapRecord {
+            car_id: l.summary.car_id.to_string(),
+            lap: l.summary.lap,
+            lap_time_s: l.summary.lap_time_s.unwrap_or(f64::NAN),
+            pit: l.summary.validity.pit,
+            yellow: l.summary.validity.safety_car,
+            position: None,
+            race_time_s: None,
+        })
+        .collect();
+    strategy::infer_yellow_laps(&mut recs, YELLOW_FACTOR);
+    for (l, r) in laps.iter_mut().zip(&recs) {
+        l.summary.validity.safety_car |= r.yellow;
+    }
 }
 
 /// Where a session's lap records came from.
@@ -290,17 +388,41 @@ pub fn session_lap_records(
         return Ok((recs, LapSource::OfficialTiming));
     }
     let stored = store.laps(session, None)?;
-    if !stored.is_empty() {
-        return Ok((
-            stored.iter().filter_map(lap_record).collect(),
+    let (mut recs, source) = if !stored.is_empty() {
+        (
+            stored.iter().filter_map(lap_record).collect::<Vec<_>>(),
             LapSource::StoredLaps,
-        ));
+        )
+    } else {
+        let cut = laps_from_store(store, session)?;
+        (
+            cut.iter().filter_map(LapOutput::record).collect(),
+            LapSource::Samples,
+        )
+    };
+    // Telemetry carries no flag: a lap the whole field ran far slower was neutralised.
+    strategy::infer_yellow_laps(&mut recs, YELLOW_FACTOR);
+    positions_from_race_time(&mut recs);
+    Ok((recs, source))
+}
+
+/// Sets each lap's position from the order in which the cars finished that lap (race time
+/// at its end): a source's own position field is sampled at an arbitrary instant of the lap.
+pub fn positions_from_race_time(recs: &mut [LapRecord]) {
+    let mut by_lap: BTreeMap<u32, Vec<(f64, usize)>> = BTreeMap::new();
+    for (i, r) in recs.iter().enumerate() {
+        if let Some(t) = r.race_time_s.filter(|t| t.is_finite()) {
+            by_lap.entry(r.lap).or_default().push((t, i));
+        }
     }
-    let cut = laps_from_store(store, session)?;
-    Ok((
-        cut.iter().filter_map(LapOutput::record).collect(),
-        LapSource::Samples,
-    ))
+    for v in by_lap.values_mut() {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (k, &(_, i)) in v.iter().enumerate() {
+            if let Some(r) = recs.get_mut(i) {
+                r.position = Some(k as u32 + 1);
+            }
+        }
+    }
 }
 
 /// Race length of a session: the `race` document's `total_laps` (written by the simulator and
@@ -382,8 +504,11 @@ fn live_window(job: &StrategyJob, cfg: &LiveStrategy) -> Result<Value, String> {
         .map(|v| v.0)
         .min()
         .unwrap_or(0);
+    let mut records = job.records.clone();
+    strategy::infer_yellow_laps(&mut records, YELLOW_FACTOR);
+    positions_from_race_time(&mut records);
     let (params, state, _) =
-        strategy::race_at_lap(&job.records, at_lap, job.total_laps).map_err(|e| e.to_string())?;
+        strategy::race_at_lap(&records, at_lap, job.total_laps).map_err(|e| e.to_string())?;
     let adaptive = strategy::Adaptive {
         screen_iterations: cfg.screen_iterations,
         ..strategy::Adaptive::default()
@@ -411,6 +536,7 @@ pub fn run(
     rt: tokio::runtime::Handle,
     metrics: Arc<Metrics>,
     strategy_cfg: LiveStrategy,
+    tire_model: Option<&'static tires::TireModel>,
 ) {
     let mut sessions: HashMap<Arc<str>, SessionAnalysis> = HashMap::new();
     let mut records: HashMap<Arc<str>, Vec<LapRecord>> = HashMap::new();
@@ -482,9 +608,9 @@ pub fn run(
         let t0 = std::time::Instant::now();
         let mut done: Vec<(Arc<str>, Option<Arc<str>>, LapOutput)> = Vec::new();
         for s in &batch.samples {
-            let a = sessions
-                .entry(s.session_id.clone())
-                .or_insert_with(|| SessionAnalysis::with_coach(s.track.clone()));
+            let a = sessions.entry(s.session_id.clone()).or_insert_with(|| {
+                SessionAnalysis::with_coach(s.track.clone()).with_tire_model(tire_model)
+            });
             if let Some(l) = a.push(s) {
                 done.push((s.session_id.clone(), s.track.clone(), l));
             }

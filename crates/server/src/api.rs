@@ -723,3 +723,112 @@ pub async fn drivers_compare(
         ),
     }
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PredictQuery {
+    /// A completed lap [default: the latest].
+    pub lap: Option<u32>,
+}
+
+/// The tire model's prediction for a car after a lap, in the seed's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PredictTire {
+    pub track: String,
+    pub chassis: String,
+    pub lap: Option<u64>,
+    /// Predicted loss of the next lap against the stint's best fuel-corrected pace, s.
+    pub predicted_loss_per_lap_s: Option<f64>,
+    /// 80 % interval of that loss, s.
+    pub loss_interval80_s: Option<Vec<f64>>,
+    /// Laps until the loss reaches 0.5 s (1 = the next lap).
+    pub laps_until_0_5s_loss: Option<u64>,
+    /// Lap at whose end to pit.
+    pub recommended_pit_lap: Option<u64>,
+    /// Wear per corner, % (fl, fr, rl, rr), with 80 % intervals.
+    #[schema(value_type = Object)]
+    pub tire_wear: Value,
+    #[schema(value_type = Object)]
+    pub tire_wear_interval80: Value,
+    /// Exact TreeSHAP contributions to the predicted loss, s, by feature.
+    #[schema(value_type = Object)]
+    pub feature_scores: Value,
+    /// Three radio-ready sentences (or one saying why there is not enough data).
+    pub explanation: Vec<String>,
+    /// `ok` or `not_enough_data` with a reason.
+    #[schema(value_type = Object)]
+    pub status: Value,
+    /// Model version and when this answer was made.
+    #[schema(value_type = Object)]
+    pub meta: Value,
+}
+
+/// The tire prediction for a car (latest lap, or `?lap=N` from the store).
+#[utoipa::path(get, path = "/api/predict_tire/{track}/{chassis}", params(
+    ("track" = String, Path, description = "Track name as in the samples"),
+    ("chassis" = String, Path, description = "Car id"),
+    PredictQuery), responses(
+    (status = 200, body = PredictTire),
+    (status = 404, description = "No completed lap of this car at this track (yet)", body = ErrorBody)
+))]
+pub async fn predict_tire(
+    State(st): State<Arc<AppState>>,
+    Path((track, chassis)): Path<(String, String)>,
+    Query(q): Query<PredictQuery>,
+) -> Response {
+    let found = match q.lap {
+        None => st.latest_insight(Some(&track), &chassis),
+        Some(lap) => {
+            let reader = st.reader.clone();
+            let (t, c) = (track.clone(), chassis.clone());
+            match tokio::task::spawn_blocking(move || {
+                stored_insight(&reader.lock(), Some(&t), &c, lap)
+            })
+            .await
+            {
+                Ok(v) => v,
+                Err(e) => return join_error(e),
+            }
+        }
+    };
+    let Some(ins) = found.filter(|i| !i["tire_wear"].is_null()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no_prediction",
+            Some("chassis"),
+            format!(
+                "no tire prediction for {chassis:?} at {track:?}{}: predictions come with each completed lap",
+                q.lap.map(|l| format!(" lap {l}")).unwrap_or_default()
+            ),
+        );
+    };
+    let g = |k: &str| ins.get(k).cloned().unwrap_or(Value::Null);
+    Json(PredictTire {
+        track,
+        chassis,
+        lap: ins["lap"].as_u64(),
+        predicted_loss_per_lap_s: ins["predicted_loss_per_lap_seconds"].as_f64(),
+        loss_interval80_s: ins["loss_interval80_s"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect()),
+        laps_until_0_5s_loss: ins["laps_until_0_5s_loss"].as_u64(),
+        recommended_pit_lap: ins["recommended_pit_lap"].as_u64(),
+        tire_wear: g("tire_wear"),
+        tire_wear_interval80: g("tire_wear_interval80"),
+        feature_scores: g("feature_scores"),
+        explanation: ins["explanation"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        status: g("tire_status"),
+        meta: json!({
+            "model_version": ins["model"]["version"],
+            "known_track": ins["model"]["known_track"],
+            "generated_at": crate::http::now_rfc3339(),
+        }),
+    })
+    .into_response()
+}

@@ -57,6 +57,8 @@ pub struct Config {
     pub strategy_live_iterations: u32,
     /// Seed of the live strategy runs (the same laps give the same window).
     pub strategy_seed: u64,
+    /// Tire model file (`pitwall train` writes one); `None` = the model shipped in the binary.
+    pub model: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             udp_recv_buffer_bytes: 8 * 1024 * 1024,
             strategy_live_iterations: 256,
             strategy_seed: 2026,
+            model: None,
         }
     }
 }

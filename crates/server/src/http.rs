@@ -112,7 +112,8 @@ pub struct SessionSummary {
         crate::api::dashboard_live,
         crate::api::driver_profile,
         crate::api::driver_alerts,
-        crate::api::drivers_compare
+        crate::api::drivers_compare,
+        crate::api::predict_tire
     ),
     components(schemas(
         ErrorBody,
@@ -127,7 +128,8 @@ pub struct SessionSummary {
         crate::api::SimulateResponse,
         crate::api::DashboardLive,
         crate::api::ProfileResponse,
-        crate::api::AlertsResponse
+        crate::api::AlertsResponse,
+        crate::api::PredictTire
     ))
 )]
 pub struct ApiDoc;
@@ -144,6 +146,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/dashboard/live", get(crate::api::dashboard_live))
         .route("/api/drivers/compare", get(crate::api::drivers_compare))
+        .route(
+            "/api/predict_tire/{track}/{chassis}",
+            get(crate::api::predict_tire),
+        )
         .route("/api/drivers/{id}/profile", get(crate::api::driver_profile))
         .route("/api/drivers/{id}/alerts", get(crate::api::driver_alerts))
         .route("/health", get(health))

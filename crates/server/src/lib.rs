@@ -204,9 +204,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             screen_iterations: config.strategy_live_iterations,
             seed: config.strategy_seed,
         };
+        let model = analysis::load_tire_model(config.model.as_deref())?;
+        tracing::info!(model = %model.model_version, "tire model loaded");
         std::thread::Builder::new()
             .name("analysis".into())
-            .spawn(move || analysis::run(analysis_sub, bus, store, rt, metrics, cfg))?
+            .spawn(move || analysis::run(analysis_sub, bus, store, rt, metrics, cfg, Some(model)))?
     };
     let hub_task = tokio::spawn(hub.clone().run(ws_tel, ws_ins));
     {

@@ -160,6 +160,38 @@ fn by_car(laps: &[LapRecord]) -> BTreeMap<&str, Vec<&LapRecord>> {
     m
 }
 
+/// Green laps at which a car's own degradation slope counts as much as the field's median.
+const DEG_SHRINK_LAPS: f64 = 15.0;
+
+/// Marks full-course-yellow laps where the source did not flag them (telemetry has no flag):
+/// a lap number whose median time over the field is more than `factor` times the race's median
+/// lap is a neutralised lap for every car (a safety car slows the whole field; one car's
+/// slow lap does not move the median). Returns how many lap numbers were marked.
+pub fn infer_yellow_laps(laps: &mut [LapRecord], factor: f64) -> usize {
+    let mut by_lap: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for l in laps.iter() {
+        if l.lap >= 1 && l.lap_time_s.is_finite() && l.lap_time_s > 0.0 && !l.pit {
+            by_lap.entry(l.lap).or_default().push(l.lap_time_s);
+        }
+    }
+    let mut medians: Vec<(u32, f64)> = by_lap
+        .into_iter()
+        .map(|(lap, mut v)| (lap, median(&mut v)))
+        .collect();
+    let mut all: Vec<f64> = medians.iter().map(|m| m.1).collect();
+    if all.len() < 3 {
+        return 0;
+    }
+    let race_median = median(&mut all);
+    medians.retain(|m| m.1 > factor * race_median);
+    for l in laps.iter_mut() {
+        if medians.iter().any(|m| m.0 == l.lap) {
+            l.yellow = true;
+        }
+    }
+    medians.len()
+}
+
 /// Fits pace, degradation per stint, noise, full-course yellows and stop cost from lap records.
 /// Never fails: with too little data the fields are empty or NaN-free defaults (0 cars).
 pub fn fit(laps: &[LapRecord]) -> FittedRace {
@@ -377,6 +409,14 @@ pub fn race_at_lap(
 
     let per_car = by_car(laps);
     let any_stop = seen.iter().any(|l| l.pit);
+    let field_deg = {
+        let mut d: Vec<f64> = fitted.cars.iter().map(|c| c.deg_s_per_lap).collect();
+        if d.is_empty() {
+            0.0
+        } else {
+            median(&mut d)
+        }
+    };
     // State at at_lap and truth at the flag.
     let mut cars = Vec::new();
     for (id, recs) in &per_car {
@@ -401,7 +441,11 @@ pub fn race_at_lap(
                 Compound::Medium,
                 TyreModel {
                     k0_s: 0.0,
-                    k1_s_per_lap: fc.deg_s_per_lap,
+                    // A few noisy laps make a poor slope: shrink each car's degradation
+                    // towards the field's median, weighted by the green laps behind it.
+                    k1_s_per_lap: field_deg
+                        + (fc.deg_s_per_lap - field_deg) * f64::from(fc.laps_used)
+                            / (f64::from(fc.laps_used) + DEG_SHRINK_LAPS),
                     k2_s_per_lap2: 0.0,
                 },
             );
