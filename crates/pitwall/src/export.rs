@@ -145,6 +145,131 @@ pub fn laps_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}_laps.csv"))
 }
 
+/// `<dir>/<stem>_engine_laps.csv` next to `out`.
+pub fn engine_laps_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    out.with_file_name(format!("{stem}_engine_laps.csv"))
+}
+
+/// Writes the laps the lap engine cut (stored while streaming, else cut now from the samples):
+/// times, sectors, validity, tyres, the 20 features (units in their names) and, where the
+/// analysis stage ran, the tire model's wear and loss.
+fn write_engine_laps(store: &Store, a: &ExportArgs) -> anyhow::Result<Option<(PathBuf, usize)>> {
+    let mut laps = store.laps(&a.session, a.car.as_deref())?;
+    if laps.is_empty() {
+        laps = server::analysis::laps_from_store(store, &a.session)?
+            .iter()
+            .filter(|l| a.car.as_deref().is_none_or(|c| &*l.summary.car_id == c))
+            .map(|l| l.row(None))
+            .collect();
+    }
+    if laps.is_empty() {
+        return Ok(None);
+    }
+    let feature_names: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&laps[0].features_json)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+    let p = engine_laps_path(&a.out);
+    let mut w =
+        csv::Writer::from_path(&p).with_context(|| format!("cannot create {}", p.display()))?;
+    let mut header: Vec<String> = [
+        "session_id",
+        "car_id",
+        "lap",
+        "lap_time_s",
+        "s1_s",
+        "s2_s",
+        "s3_s",
+        "out_lap",
+        "pit",
+        "safety_car",
+        "incomplete",
+        "position",
+        "t_start_s",
+        "t_end_s",
+        "tyre_age_laps",
+        "tyre_compound",
+        "fuel_kg",
+        "tyre_wear_fl_pct",
+        "tyre_wear_fr_pct",
+        "tyre_wear_rl_pct",
+        "tyre_wear_rr_pct",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(feature_names.iter().map(|n| format!("feature_{n}")));
+    header.extend(
+        [
+            "model_wear_fl_pct",
+            "model_wear_fr_pct",
+            "model_wear_rl_pct",
+            "model_wear_rr_pct",
+            "predicted_loss_per_lap_s",
+            "laps_until_0_5s_loss",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    w.write_record(&header)?;
+    for l in &laps {
+        let wear = l.tyre_wear_pct.map(|c| c.to_array());
+        let mut rec = vec![
+            a.session.clone(),
+            l.car_id.clone(),
+            l.lap.to_string(),
+            opt(l.lap_time_s),
+            opt(l.sector_times_s[0]),
+            opt(l.sector_times_s[1]),
+            opt(l.sector_times_s[2]),
+            u8::from(l.out_lap).to_string(),
+            u8::from(l.pit).to_string(),
+            u8::from(l.safety_car).to_string(),
+            u8::from(l.incomplete).to_string(),
+            opt(l.position),
+            l.t_start_s.to_string(),
+            l.t_end_s.to_string(),
+            l.tyre_age_laps.to_string(),
+            opt(l.tyre_compound.as_deref()),
+            opt(l.fuel_kg),
+            opt(wear.map(|w| w[0])),
+            opt(wear.map(|w| w[1])),
+            opt(wear.map(|w| w[2])),
+            opt(wear.map(|w| w[3])),
+        ];
+        let f: serde_json::Value =
+            serde_json::from_str(&l.features_json).unwrap_or(serde_json::Value::Null);
+        let cell = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(";"),
+            x => x.to_string(),
+        };
+        rec.extend(feature_names.iter().map(|n| cell(&f[n.as_str()])));
+        let ins: serde_json::Value = l
+            .insight_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or(serde_json::Value::Null);
+        for c in ["fl", "fr", "rl", "rr"] {
+            rec.push(cell(&ins["tire_wear"][c]));
+        }
+        rec.push(cell(&ins["predicted_loss_per_lap_seconds"]));
+        rec.push(cell(&ins["laps_until_0_5s_loss"]));
+        w.write_record(&rec)?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", p.display()))?;
+    Ok(Some((p, laps.len())))
+}
+
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     let store = Store::open(&a.data_dir.data_dir)
         .with_context(|| format!("opening the store under {}", a.data_dir.data_dir.display()))?;
@@ -169,6 +294,9 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
             .finish()
             .with_context(|| format!("writing {}", a.out.display()))?;
         eprintln!("{}: {n} samples", a.out.display());
+        if let Some((p, n)) = write_engine_laps(&store, &a)? {
+            eprintln!("{}: {n} laps", p.display());
+        }
         println!("{}", a.out.display());
         return Ok(());
     }
@@ -219,6 +347,9 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
         w.flush()
             .with_context(|| format!("writing {}", p.display()))?;
         eprintln!("{}: {} official laps", p.display(), laps.len());
+    }
+    if let Some((p, n)) = write_engine_laps(&store, &a)? {
+        eprintln!("{}: {n} laps", p.display());
     }
     println!("{}", a.out.display());
     Ok(())

@@ -88,6 +88,12 @@ async fn demo_laps_become_insights_with_gaps_and_pit_window() {
             } else {
                 assert!(d["tire_status"]["reason"].is_string(), "{d}");
             }
+            // Every insight carries a pit window: the latest one (with `as_of_lap`), or a status
+            // saying why there is none yet.
+            assert!(
+                d["pit_window"]["plans"].is_array() || d["pit_window"]["status"].is_string(),
+                "{d}"
+            );
             cars.insert(d["chassis"].as_str().expect("chassis").to_string());
             if d["pit_window"]["plans"]
                 .as_array()

@@ -126,6 +126,38 @@ async fn train_eval_and_serve_with_the_model() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 2 sessions"));
 
+    // Export writes the engine's laps beside the samples (with the 20 features).
+    let out = pitwall(&[
+        "export",
+        "sim-Monza-3",
+        "--format",
+        "parquet",
+        "--out",
+        dir.path().join("monza.parquet").to_str().expect("utf-8"),
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let laps = std::fs::read_to_string(dir.path().join("monza_engine_laps.csv")).expect("laps csv");
+    let header = laps.lines().next().expect("header");
+    for col in [
+        "car_id",
+        "lap",
+        "lap_time_s",
+        "s1_s",
+        "pit",
+        "safety_car",
+        "feature_cum_lateral_g_s",
+        "tyre_wear_fl_pct",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "{col} in {header}");
+    }
+    assert!(laps.lines().count() > 8 * 14, "every car's laps");
+
     // serve --model loads it; a broken model file stops the start with a clear error.
     let mut srv = Server::start(dir.path(), &["--model", m]);
     assert!(srv.stop().success());

@@ -543,9 +543,14 @@ pub fn run(
     let mut total_laps: HashMap<Arc<str>, Option<u32>> = HashMap::new();
     // Latest job per (session, car): the worker takes whatever is newest.
     let jobs: Jobs = Arc::new(Mutex::new(BTreeMap::new()));
+    // The latest pit window per (session, car): every insight carries one (with `as_of_lap`)
+    // while the worker computes the window of the new lap.
+    let windows: Arc<Mutex<HashMap<(Arc<str>, Arc<str>), Value>>> =
+        Arc::new(Mutex::new(HashMap::new()));
     let wake = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
     let worker = {
         let jobs = jobs.clone();
+        let windows = windows.clone();
         let wake = wake.clone();
         let bus = bus.clone();
         let rt = rt.clone();
@@ -584,6 +589,11 @@ pub fn run(
                         .stage_seconds
                         .with_label_values(&["strategy"])
                         .observe(t0.elapsed().as_secs_f64());
+                    if window.get("plans").is_some() {
+                        windows
+                            .lock()
+                            .insert((job.session.clone(), job.car.clone()), window.clone());
+                    }
                     job.insight["pit_window"] = window;
                     let row = LapRow {
                         insight_json: Some(job.insight.to_string()),
@@ -647,7 +657,12 @@ pub fn run(
             .with_label_values(&["laps"])
             .observe(t0.elapsed().as_secs_f64());
         for (session, track, lap) in done {
-            let insight = lap.insight();
+            let mut insight = lap.insight();
+            insight["pit_window"] = windows
+                .lock()
+                .get(&(session.clone(), lap.summary.car_id.clone()))
+                .cloned()
+                .unwrap_or_else(|| json!({"status": "computing", "reason": "the first window of this car is being simulated"}));
             let row = lap.row(Some(&insight));
             if let Err(e) = store.write_laps(&session, track.as_deref(), std::slice::from_ref(&row))
             {
