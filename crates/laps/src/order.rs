@@ -380,8 +380,11 @@ impl RaceOrder {
             Some(l) => self.gap(me, l),
             None => None,
         };
-        let gap_ahead_s = ahead.and_then(|a| self.gap(me, a));
-        let gap_behind_s = behind.and_then(|b| self.gap(b, me));
+        // A negative gap means the order and the distance covered disagree (a source position
+        // that lags a line crossing): no gap is better than a wrong one.
+        let gap_to_leader_s = gap_to_leader_s.filter(|g| *g >= 0.0);
+        let gap_ahead_s = ahead.and_then(|a| self.gap(me, a)).filter(|g| *g >= 0.0);
+        let gap_behind_s = behind.and_then(|b| self.gap(b, me)).filter(|g| *g >= 0.0);
         let closing_rate_s_per_lap = ahead.and_then(|a| self.closing(me, a, gap_ahead_s));
         let behind_closing_rate_s_per_lap = behind.and_then(|b| self.closing(b, me, gap_behind_s));
         let close = self.cfg.close_gap_s;
