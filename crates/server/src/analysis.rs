@@ -48,6 +48,9 @@ pub fn load_tire_model(
 /// Track length and the two inner sector boundaries, m.
 type Geometry = Option<(f64, [f64; 2])>;
 
+/// The latest pit window per (session, car).
+type Windows = Arc<Mutex<HashMap<(Arc<str>, Arc<str>), Value>>>;
+
 /// Pending strategy jobs, the latest per (session, car).
 type Jobs = Arc<Mutex<BTreeMap<(Arc<str>, Arc<str>), StrategyJob>>>;
 
@@ -545,8 +548,7 @@ pub fn run(
     let jobs: Jobs = Arc::new(Mutex::new(BTreeMap::new()));
     // The latest pit window per (session, car): every insight carries one (with `as_of_lap`)
     // while the worker computes the window of the new lap.
-    let windows: Arc<Mutex<HashMap<(Arc<str>, Arc<str>), Value>>> =
-        Arc::new(Mutex::new(HashMap::new()));
+    let windows: Windows = Arc::new(Mutex::new(HashMap::new()));
     let wake = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
     let worker = {
         let jobs = jobs.clone();

@@ -1048,6 +1048,61 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn laps_profiles_and_alerts_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Store::open(dir.path()).unwrap();
+        let row = LapRow {
+            car_id: "c1".into(),
+            lap: 3,
+            lap_time_s: Some(92.5),
+            sector_times_s: [Some(30.0), None, Some(31.0)],
+            out_lap: false,
+            pit: true,
+            safety_car: false,
+            incomplete: false,
+            position: Some(2),
+            t_start_s: 100.0,
+            t_end_s: 192.5,
+            tyre_age_laps: 3,
+            tyre_compound: Some("medium".into()),
+            fuel_kg: None,
+            tyre_wear_pct: Some(Corners::from_array([1.0, 2.0, 3.0, 4.0])),
+            features_json: "{\"x\":1}".into(),
+            gaps_json: None,
+            insight_json: Some("{}".into()),
+        };
+        st.write_laps("s", Some("Spa"), std::slice::from_ref(&row))
+            .unwrap();
+        // Delivered twice: stored once (idempotent on session, car, lap).
+        st.write_laps("s", Some("Spa"), std::slice::from_ref(&row))
+            .unwrap();
+        assert_eq!(st.laps("s", None).unwrap(), vec![row.clone()]);
+        assert!(st.laps("s", Some("other")).unwrap().is_empty());
+        assert!(matches!(
+            st.laps("nope", None),
+            Err(StoreError::NoSession(_))
+        ));
+
+        st.write_profile("c1", "Spa", "s", "{\"v\":1}").unwrap();
+        st.write_profile("c1", "Spa", "s", "{\"v\":2}").unwrap();
+        let p = st.profiles("c1").unwrap();
+        assert_eq!(p, vec![("Spa".into(), "s".into(), "{\"v\":2}".into())]);
+
+        let a = AlertRow {
+            session_id: "s".into(),
+            car_id: "c1".into(),
+            lap: 7,
+            t_s: 700.0,
+            corner: 3,
+            metric: "brake_point_m".into(),
+            json: "{}".into(),
+        };
+        st.write_alerts(&[a.clone(), a.clone()]).unwrap();
+        assert_eq!(st.alerts("c1", 10).unwrap(), vec![a]);
+        assert!(st.alerts("c2", 10).unwrap().is_empty());
     }
 }
