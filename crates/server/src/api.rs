@@ -832,3 +832,85 @@ pub async fn predict_tire(
     })
     .into_response()
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CompareLapsQuery {
+    /// Car of lap A.
+    pub car_a: String,
+    /// Lap A.
+    pub lap_a: u32,
+    /// Car of lap B [default: car A].
+    pub car_b: Option<String>,
+    /// Lap B.
+    pub lap_b: u32,
+}
+
+/// Two laps of a session compared corner by corner (aligned by lap distance): where B wins
+/// and loses time against A. The corners are those of car A's profile on the track, else
+/// detected from lap A.
+#[utoipa::path(get, path = "/api/sessions/{id}/compare", params(("id" = String, Path, description = "Session id"), CompareLapsQuery), responses(
+    (status = 200, description = "`coach::LapComparison`: per segment (corner) the time of A and B and B minus A, lap times, total", body = Object),
+    (status = 404, description = "No such session", body = ErrorBody),
+    (status = 422, description = "A lap with too few samples, or no corners found", body = ErrorBody)
+))]
+pub async fn compare_laps(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<CompareLapsQuery>,
+) -> Response {
+    let reader = st.reader.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let store = reader.lock();
+        let info = store.session(&id)?;
+        let car_b = q.car_b.clone().unwrap_or_else(|| q.car_a.clone());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        store.for_each_sample(&id, None, |s| {
+            if s.lap == Some(q.lap_a) && *s.car_id == *q.car_a {
+                a.push(s.clone());
+            }
+            if s.lap == Some(q.lap_b) && *s.car_id == *car_b {
+                b.push(s);
+            }
+        })?;
+        let track = info.track.clone().unwrap_or_else(|| id.clone());
+        let map = store
+            .profiles(&q.car_a)?
+            .into_iter()
+            .filter(|(t, _, _)| *t == track)
+            .find_map(|(_, _, j)| {
+                serde_json::from_str::<coach::DriverProfile>(&j)
+                    .ok()
+                    .and_then(|p| p.corner_map)
+            });
+        Ok::<_, store::StoreError>((map, track, a, b))
+    })
+    .await;
+    let (map, track, a, b) = match res {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return store_error(e),
+        Err(e) => return join_error(e),
+    };
+    let map = match map {
+        Some(m) => m,
+        None => match coach::CornerMap::detect(&track, &a, &coach::DetectOptions::default()) {
+            Ok(m) => m,
+            Err(e) => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "not_comparable",
+                    Some("lap_a"),
+                    format!("no corners from lap A ({} samples): {e}", a.len()),
+                )
+            }
+        },
+    };
+    match coach::compare_laps(&map, &a, &b) {
+        Ok(c) => Json(c).into_response(),
+        Err(e) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_comparable",
+            Some(if a.len() < b.len() { "lap_a" } else { "lap_b" }),
+            format!("{e} (lap A {} samples, lap B {} samples)", a.len(), b.len()),
+        ),
+    }
+}

@@ -113,7 +113,8 @@ pub struct SessionSummary {
         crate::api::driver_profile,
         crate::api::driver_alerts,
         crate::api::drivers_compare,
-        crate::api::predict_tire
+        crate::api::predict_tire,
+        crate::api::compare_laps
     ),
     components(schemas(
         ErrorBody,
@@ -140,6 +141,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/ingest", post(ingest))
         .route("/api/sessions", get(sessions))
         .route("/api/sessions/{id}/laps", get(crate::api::session_laps))
+        .route("/api/sessions/{id}/compare", get(crate::api::compare_laps))
         .route(
             "/api/strategy/simulate",
             post(crate::api::strategy_simulate),

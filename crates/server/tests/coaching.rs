@@ -120,6 +120,42 @@ async fn late_braking_is_alerted_to_that_driver_only() {
         .await
         .expect("json");
     assert!(a["alerts"].as_array().is_some_and(|x| !x.is_empty()));
+    // Two laps of the driver compared corner by corner: after the change (lap 12) against
+    // before (lap 5).
+    let c: Value = http
+        .get(format!(
+            "{base}/api/sessions/sim-Spielberg-5/compare?car_a={target}&lap_a=5&lap_b=12"
+        ))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let segs = c["segments"].as_array().expect("segments");
+    assert!(segs.len() >= 5, "{c}");
+    let sum: f64 = segs.iter().filter_map(|s| s["delta_s"].as_f64()).sum();
+    let total = c["total_delta_s"].as_f64().expect("total");
+    assert!(
+        (sum - total).abs() < 0.05,
+        "segments add up: {sum} vs {total}"
+    );
+    // Two drivers compared.
+    let other_car = alerts
+        .iter()
+        .map(|a| a["car_id"].as_str().unwrap_or("").to_string())
+        .find(|c| *c != target)
+        .unwrap_or_else(|| "GR86-002-3".to_string());
+    let r = http
+        .get(format!(
+            "{base}/api/drivers/compare?a={target}&b={other_car}"
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["corners"].as_array().is_some_and(|c| c.len() >= 5), "{v}");
     let other = running.state.latest_insight(Some("Spielberg"), &target);
     assert!(other.is_some(), "insights cached");
     let r = http
