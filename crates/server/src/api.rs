@@ -44,6 +44,7 @@ fn join_error(e: tokio::task::JoinError) -> Response {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LapsQuery {
     /// Only this car.
     pub car: Option<String>,
@@ -93,6 +94,7 @@ fn lap_json(r: &store::LapRow) -> Value {
 /// Laps of a session: lap and sector times, validity, features, gaps (`?car=` for one car).
 #[utoipa::path(get, path = "/api/sessions/{id}/laps", params(("id" = String, Path, description = "Session id"), LapsQuery), responses(
     (status = 200, body = LapsResponse),
+    (status = 400, description = "A query parameter invalid", body = ErrorBody),
     (status = 404, description = "No such session", body = ErrorBody),
     (status = 503, description = "Store unavailable", body = ErrorBody)
 ))]
@@ -141,7 +143,8 @@ pub async fn session_laps(
     }
 }
 
-/// A strategy question: a stored session at a lap, or a whole scenario.
+/// A strategy question: a stored session at a lap, or a whole scenario. Numbers are read as
+/// JSON numbers and checked to be whole (`12.0` is the integer 12, as JSON Schema has it).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulateRequest {
@@ -149,6 +152,49 @@ pub struct SimulateRequest {
     pub session: Option<String>,
     /// Car to optimise (its id in the session).
     pub car: Option<String>,
+    /// The race as it stood at the end of this lap [default: the last lap of the session].
+    pub lap: Option<f64>,
+    /// Race length [default: the session's race document, else its last lap].
+    pub total_laps: Option<f64>,
+    /// Iterations per plan (1-20000) [default 2000].
+    pub iterations: Option<f64>,
+    /// Seed [default 0].
+    pub seed: Option<f64>,
+    /// A scenario in the TOML scenario's shape (see data/strategy/example-scenario.toml), as JSON.
+    #[schema(value_type = Option<Object>)]
+    pub scenario: Option<Value>,
+}
+
+/// A whole number in `lo..=hi` from a JSON number, or (field, reason) for a 400.
+fn whole(
+    v: Option<f64>,
+    field: &'static str,
+    lo: u64,
+    hi: u64,
+) -> Result<Option<u64>, (&'static str, String)> {
+    match v {
+        None => Ok(None),
+        Some(x) if x.is_finite() && x.fract() == 0.0 && x >= lo as f64 && x <= hi as f64 => {
+            Ok(Some(x as u64))
+        }
+        Some(x) => Err((
+            field,
+            format!("must be a whole number in {lo}-{hi} (got {x})"),
+        )),
+    }
+}
+
+/// The stored-race form of a strategy request, as the API description states it. The body may
+/// instead be `{"scenario": {...}}`: the TOML scenario of `data/strategy/example-scenario.toml`
+/// as JSON (optional `iterations` beside it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SimulateSessionRequest {
+    /// Stored session to take the race from.
+    pub session: String,
+    /// Car to optimise (its id in the session).
+    pub car: String,
     /// The race as it stood at the end of this lap [default: the last lap of the session].
     #[schema(minimum = 1)]
     pub lap: Option<u32>,
@@ -160,9 +206,6 @@ pub struct SimulateRequest {
     pub iterations: Option<u32>,
     /// Seed [default 0].
     pub seed: Option<u64>,
-    /// A scenario in the TOML scenario's shape (see data/strategy/example-scenario.toml), as JSON.
-    #[schema(value_type = Option<Object>)]
-    pub scenario: Option<Value>,
 }
 
 /// Every plan with its outcome, best first, and the recommended window.
@@ -328,7 +371,7 @@ impl StrategyFailure {
 /// Simulates the rest of a race for every plan of one car (stay out, every one-stop and
 /// two-stop plan) and recommends a pit window. Either `session` + `car` (+ `lap`), or a
 /// `scenario`.
-#[utoipa::path(post, path = "/api/strategy/simulate", request_body = SimulateRequest, responses(
+#[utoipa::path(post, path = "/api/strategy/simulate", request_body(content = SimulateSessionRequest, description = "A stored race (`session`, `car`, optional `lap`), or `{\"scenario\": {...}}` (the TOML scenario as JSON)"), responses(
     (status = 200, body = SimulateResponse),
     (status = 400, description = "Body unreadable or a field invalid", body = ErrorBody),
     (status = 404, description = "No such session", body = ErrorBody),
@@ -339,13 +382,24 @@ pub async fn strategy_simulate(State(st): State<Arc<AppState>>, body: Bytes) -> 
         Ok(r) => r,
         Err(e) => return bad("body", format!("not a strategy request: {e}")),
     };
-    let iterations = req.iterations.unwrap_or(2000);
-    if iterations == 0 || iterations > MAX_HTTP_ITERATIONS {
-        return bad(
-            "iterations",
-            format!("must be 1-{MAX_HTTP_ITERATIONS} (got {iterations})"),
-        );
-    }
+    let parsed = (|| {
+        Ok::<_, (&'static str, String)>((
+            whole(req.lap, "lap", 1, u64::from(u32::MAX))?,
+            whole(req.total_laps, "total_laps", 2, u64::from(u32::MAX))?,
+            whole(
+                req.iterations,
+                "iterations",
+                1,
+                u64::from(MAX_HTTP_ITERATIONS),
+            )?,
+            whole(req.seed, "seed", 0, u64::MAX)?,
+        ))
+    })();
+    let (lap, total_laps, iterations, seed) = match parsed {
+        Ok(x) => x,
+        Err((field, reason)) => return bad(field, reason),
+    };
+    let iterations = iterations.map_or(2000, |n| n as u32);
     let question = match (req.scenario, req.session, req.car) {
         (Some(sc), None, None) => {
             let spec: strategy::ScenarioSpec = match serde_json::from_value(sc) {
@@ -366,10 +420,10 @@ pub async fn strategy_simulate(State(st): State<Arc<AppState>>, body: Bytes) -> 
         (None, Some(session), Some(car)) => StrategyQuestion::Session {
             session,
             car,
-            lap: req.lap,
-            total_laps: req.total_laps,
+            lap: lap.map(|n| n as u32),
+            total_laps: total_laps.map(|n| n as u32),
             iterations,
-            seed: req.seed.unwrap_or(0),
+            seed: seed.unwrap_or(0),
         },
         (None, Some(_), None) => return bad("car", "give the car to optimise with the session"),
         (None, None, _) => {
@@ -402,6 +456,7 @@ pub async fn strategy_simulate(State(st): State<Arc<AppState>>, body: Bytes) -> 
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     /// Track name (as in the samples).
     pub track: Option<String>,
@@ -477,6 +532,7 @@ pub fn dashboard_from_insight(
 /// strategy, from the latest insight of the car (or its stored lap `lap`).
 #[utoipa::path(get, path = "/api/dashboard/live", params(LiveQuery), responses(
     (status = 200, body = DashboardLive),
+    (status = 400, description = "A query parameter missing or invalid", body = ErrorBody),
     (status = 404, description = "Nothing known yet about this car (no completed lap)", body = ErrorBody)
 ))]
 pub async fn dashboard_live(
@@ -541,6 +597,7 @@ fn stored_insight(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProfileQuery {
     /// Track [default: the driver's most recently updated profile].
     pub track: Option<String>,
@@ -590,6 +647,7 @@ fn no_driver(id: &str) -> Response {
 /// A driver's profile: per-corner baseline (mean and spread) and consistency.
 #[utoipa::path(get, path = "/api/drivers/{id}/profile", params(("id" = String, Path, description = "Car id"), ProfileQuery), responses(
     (status = 200, body = ProfileResponse),
+    (status = 400, description = "A query parameter invalid", body = ErrorBody),
     (status = 404, description = "No profile for this car (yet)", body = ErrorBody),
     (status = 503, description = "Store unavailable", body = ErrorBody)
 ))]
@@ -614,8 +672,10 @@ pub async fn driver_profile(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Most alerts returned, newest first (1-1000) [default 100].
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -662,6 +722,7 @@ pub async fn driver_alerts(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompareQuery {
     /// First driver (car id).
     pub a: String,
@@ -674,6 +735,7 @@ pub struct CompareQuery {
 /// Two drivers compared corner by corner: where B wins and loses time against A.
 #[utoipa::path(get, path = "/api/drivers/compare", params(CompareQuery), responses(
     (status = 200, description = "`coach::ProfileComparison`: per corner the time, brake point, minimum and exit speed, throttle pickup and brake bias differences (B minus A)", body = Object),
+    (status = 400, description = "A query parameter missing or invalid", body = ErrorBody),
     (status = 404, description = "A driver without a profile", body = ErrorBody),
     (status = 422, description = "The profiles are on different corner maps", body = ErrorBody)
 ))]
@@ -725,6 +787,7 @@ pub async fn drivers_compare(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PredictQuery {
     /// A completed lap [default: the latest].
     pub lap: Option<u32>,
@@ -768,6 +831,7 @@ pub struct PredictTire {
     ("chassis" = String, Path, description = "Car id"),
     PredictQuery), responses(
     (status = 200, body = PredictTire),
+    (status = 400, description = "A query parameter invalid", body = ErrorBody),
     (status = 404, description = "No completed lap of this car at this track (yet)", body = ErrorBody)
 ))]
 pub async fn predict_tire(
@@ -834,6 +898,7 @@ pub async fn predict_tire(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompareLapsQuery {
     /// Car of lap A.
     pub car_a: String,
@@ -850,7 +915,8 @@ pub struct CompareLapsQuery {
 /// detected from lap A.
 #[utoipa::path(get, path = "/api/sessions/{id}/compare", params(("id" = String, Path, description = "Session id"), CompareLapsQuery), responses(
     (status = 200, description = "`coach::LapComparison`: per segment (corner) the time of A and B and B minus A, lap times, total", body = Object),
-    (status = 404, description = "No such session", body = ErrorBody),
+    (status = 400, description = "A query parameter missing or invalid", body = ErrorBody),
+    (status = 404, description = "No such session, or no samples of that lap", body = ErrorBody),
     (status = 422, description = "A lap with too few samples, or no corners found", body = ErrorBody)
 ))]
 pub async fn compare_laps(
@@ -858,6 +924,8 @@ pub async fn compare_laps(
     Path(id): Path<String>,
     Query(q): Query<CompareLapsQuery>,
 ) -> Response {
+    let (q_car_a, q_lap_a, q_lap_b) = (q.car_a.clone(), q.lap_a, q.lap_b);
+    let q_car_b = q.car_b.clone().unwrap_or_else(|| q.car_a.clone());
     let reader = st.reader.clone();
     let res = tokio::task::spawn_blocking(move || {
         let store = reader.lock();
@@ -890,6 +958,19 @@ pub async fn compare_laps(
         Ok(Err(e)) => return store_error(e),
         Err(e) => return join_error(e),
     };
+    for (samples, field, car, lap) in [
+        (&a, "lap_a", &q_car_a, q_lap_a),
+        (&b, "lap_b", &q_car_b, q_lap_b),
+    ] {
+        if samples.is_empty() {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no_lap",
+                Some(field),
+                format!("no samples of lap {lap} of car {car:?} in this session"),
+            );
+        }
+    }
     let map = match map {
         Some(m) => m,
         None => match coach::CornerMap::detect(&track, &a, &coach::DetectOptions::default()) {

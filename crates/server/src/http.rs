@@ -125,7 +125,7 @@ pub struct SessionSummary {
         SessionSummary,
         CarSummary,
         crate::api::LapsResponse,
-        crate::api::SimulateRequest,
+        crate::api::SimulateSessionRequest,
         crate::api::SimulateResponse,
         crate::api::DashboardLive,
         crate::api::ProfileResponse,
