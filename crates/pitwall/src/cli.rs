@@ -28,7 +28,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the stored sessions (id, track, cars, samples per car, first and last time).
     Sessions(SessionsArgs),
-    /// The demo: the server with a simulated 20-car race streamed through it live.
+    /// The demo: the server with a simulated 20-car race streamed through it live, one race after
+    /// another (the third car starts braking 12 m later into corner 4 from lap 8: the coach should
+    /// say so within a few laps).
     Demo(crate::race_cmd::DemoArgs),
     /// Simulate a race (ground-truth tyre wear included) into the store, or to a GR Cup CSV.
     Sim(crate::race_cmd::SimArgs),

@@ -194,7 +194,21 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
             let mut args = race_args.clone();
             args.seed = seed;
             let session = format!("demo-{}-{}", args.track, started);
-            let mut race = match sim::Race::new(args.config(Some(session.clone()))) {
+            let mut cfg = args.config(Some(session.clone()));
+            if cfg.drivers.is_empty() {
+                cfg = cfg.with_generated_drivers();
+            }
+            // Something for the coach to find: the third car starts braking 12 m later into
+            // the fourth corner from lap 8 (see `pitwall demo --help`).
+            if let Some(d) = cfg.drivers.get_mut(2) {
+                d.habit_changes.push(sim::HabitChange {
+                    corner: Some(4),
+                    from_lap: 8,
+                    brake_point_offset_m: Some(12.0),
+                    ..sim::HabitChange::default()
+                });
+            }
+            let mut race = match sim::Race::new(cfg) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "demo race could not start");

@@ -659,7 +659,29 @@ pub fn run(
             .with_label_values(&["laps"])
             .observe(t0.elapsed().as_secs_f64());
         for (session, track, lap) in done {
+            let total = *total_laps
+                .entry(session.clone())
+                .or_insert_with(|| session_total_laps(&store, &session));
+            let total = match total {
+                Some(t) => Some(t),
+                None => {
+                    // The race document may have been written after the first lap.
+                    let t = session_total_laps(&store, &session);
+                    total_laps.insert(session.clone(), t);
+                    t
+                }
+            };
             let mut insight = lap.insight();
+            // The tyre model does not know the race length: a pit lap after the flag means the
+            // tyres last to the end.
+            if let (Some(t), Some(p)) = (total, insight["recommended_pit_lap"].as_u64()) {
+                if p > u64::from(t) {
+                    insight["recommended_pit_lap"] = Value::Null;
+                    insight["tire_pit_note"] = json!(format!(
+                        "the tyres last to the flag (lap {t}): no stop needed for them"
+                    ));
+                }
+            }
             insight["pit_window"] = windows
                 .lock()
                 .get(&(session.clone(), lap.summary.car_id.clone()))
@@ -690,18 +712,6 @@ pub fn run(
             if let Some(r) = lap.record() {
                 recs.push(r);
             }
-            let total = *total_laps
-                .entry(session.clone())
-                .or_insert_with(|| session_total_laps(&store, &session));
-            let total = match total {
-                Some(t) => Some(t),
-                None => {
-                    // The race document may have been written after the first lap.
-                    let t = session_total_laps(&store, &session);
-                    total_laps.insert(session.clone(), t);
-                    t
-                }
-            };
             let car = lap.summary.car_id.clone();
             let msg = Message::Insight(Arc::new(insight.clone()));
             let _ = rt.block_on(bus.publish(&car, msg));
