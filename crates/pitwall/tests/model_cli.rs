@@ -4,17 +4,8 @@
 
 mod common;
 
-use common::{bin, Server};
+use common::{pitwall, Server};
 use serde_json::Value;
-use std::process::{Command, Output};
-
-fn pitwall(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("PITWALL_LOG", "warn")
-        .output()
-        .expect("run pitwall")
-}
 
 #[tokio::test]
 async fn train_eval_and_serve_with_the_model() {

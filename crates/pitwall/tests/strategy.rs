@@ -3,20 +3,12 @@
 
 mod common;
 
-use common::{bin, Server};
+use common::{pitwall, Server};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const EXAMPLE: &str = include_str!("../../../data/strategy/example-scenario.toml");
-
-fn pitwall(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("PITWALL_LOG", "warn")
-        .output()
-        .expect("run pitwall")
-}
 
 fn sim_race(dir: &Path) -> String {
     let out = pitwall(&[

@@ -403,10 +403,15 @@ pub fn session_lap_records(
             LapSource::Samples,
         )
     };
-    // Telemetry carries no flag: a lap the whole field ran far slower was neutralised.
-    strategy::infer_yellow_laps(&mut recs, YELLOW_FACTOR);
-    positions_from_race_time(&mut recs);
+    prepare_records(&mut recs);
     Ok((recs, source))
+}
+
+/// Readies telemetry-cut lap records for the strategy model: telemetry carries no flag, so a
+/// lap the whole field ran far slower was neutralised; positions come from race time.
+fn prepare_records(recs: &mut [LapRecord]) {
+    strategy::infer_yellow_laps(recs, YELLOW_FACTOR);
+    positions_from_race_time(recs);
 }
 
 /// Sets each lap's position from the order in which the cars finished that lap (race time
@@ -508,8 +513,7 @@ fn live_window(job: &StrategyJob, cfg: &LiveStrategy) -> Result<Value, String> {
         .min()
         .unwrap_or(0);
     let mut records = job.records.clone();
-    strategy::infer_yellow_laps(&mut records, YELLOW_FACTOR);
-    positions_from_race_time(&mut records);
+    prepare_records(&mut records);
     let (params, state, _) =
         strategy::race_at_lap(&records, at_lap, job.total_laps).map_err(|e| e.to_string())?;
     let adaptive = strategy::Adaptive {

@@ -539,20 +539,9 @@ pub async fn dashboard_live(
     State(st): State<Arc<AppState>>,
     Query(q): Query<LiveQuery>,
 ) -> Response {
-    let found = match q.lap {
-        None => st.latest_insight(q.track.as_deref(), &q.vehicle),
-        Some(lap) => {
-            let reader = st.reader.clone();
-            let (track, vehicle) = (q.track.clone(), q.vehicle.clone());
-            match tokio::task::spawn_blocking(move || {
-                stored_insight(&reader.lock(), track.as_deref(), &vehicle, lap)
-            })
-            .await
-            {
-                Ok(v) => v,
-                Err(e) => return join_error(e),
-            }
-        }
+    let found = match find_insight(&st, q.track.clone(), q.vehicle.clone(), q.lap).await {
+        Ok(v) => v,
+        Err(e) => return join_error(e),
     };
     match found {
         Some(ins) => Json(dashboard_from_insight(q.track, q.vehicle, &ins)).into_response(),
@@ -569,6 +558,25 @@ pub async fn dashboard_live(
                     .unwrap_or_default()
             ),
         ),
+    }
+}
+
+/// A car's insight: the latest one (in memory), or the one stored with lap `lap`.
+async fn find_insight(
+    st: &AppState,
+    track: Option<String>,
+    vehicle: String,
+    lap: Option<u32>,
+) -> Result<Option<Value>, tokio::task::JoinError> {
+    match lap {
+        None => Ok(st.latest_insight(track.as_deref(), &vehicle)),
+        Some(lap) => {
+            let reader = st.reader.clone();
+            tokio::task::spawn_blocking(move || {
+                stored_insight(&reader.lock(), track.as_deref(), &vehicle, lap)
+            })
+            .await
+        }
     }
 }
 
@@ -839,20 +847,9 @@ pub async fn predict_tire(
     Path((track, chassis)): Path<(String, String)>,
     Query(q): Query<PredictQuery>,
 ) -> Response {
-    let found = match q.lap {
-        None => st.latest_insight(Some(&track), &chassis),
-        Some(lap) => {
-            let reader = st.reader.clone();
-            let (t, c) = (track.clone(), chassis.clone());
-            match tokio::task::spawn_blocking(move || {
-                stored_insight(&reader.lock(), Some(&t), &c, lap)
-            })
-            .await
-            {
-                Ok(v) => v,
-                Err(e) => return join_error(e),
-            }
-        }
+    let found = match find_insight(&st, Some(track.clone()), chassis.clone(), q.lap).await {
+        Ok(v) => v,
+        Err(e) => return join_error(e),
     };
     let Some(ins) = found.filter(|i| !i["tire_wear"].is_null()) else {
         return error(

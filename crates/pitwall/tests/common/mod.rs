@@ -17,6 +17,15 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pitwall")
 }
 
+/// Runs `pitwall ARGS...` to the end (quiet logs) and returns its output.
+pub fn pitwall(args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .env("PITWALL_LOG", "warn")
+        .output()
+        .expect("run pitwall")
+}
+
 impl Server {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
         Server::start_cmd("serve", data_dir, extra)
