@@ -245,6 +245,41 @@ fn content_kind(headers: &HeaderMap) -> Result<bool, Box<Response>> {
 ///
 /// Valid points are kept even when others in the same body are refused: 200 when at least
 /// one point was accepted, 422 (same body) when none was.
+/// Bytes of an over-limit body still read (and thrown away) before the 413 is sent.
+const DRAIN_CAP_BYTES: usize = 256 * 1024 * 1024;
+/// Time allowed for that drain.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a body of at most `limit` bytes; `None` when it is larger.
+///
+/// A body without a declared length is only known to be too large once `limit` bytes have
+/// arrived. Answering at that point and closing makes most clients fail with a broken pipe
+/// before they read the 413, so the rest is read and discarded (up to `DRAIN_CAP_BYTES`, for at
+/// most `DRAIN_TIMEOUT`) before the answer goes out: the client then sees the JSON error.
+async fn read_body_capped(body: axum::body::Body, limit: usize) -> Option<Bytes> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if buf.len() + chunk.len() > limit {
+            let mut drained = buf.len() + chunk.len();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                while drained < DRAIN_CAP_BYTES {
+                    match stream.next().await {
+                        Some(Ok(c)) => drained += c.len(),
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+            return None;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Some(Bytes::from(buf))
+}
+
 #[utoipa::path(
     post,
     path = "/api/telemetry/ingest",
@@ -291,9 +326,9 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
-    let bytes: Bytes = match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
+    let bytes: Bytes = match read_body_capped(req.into_body(), limit).await {
+        Some(b) => b,
+        None => return too_large(),
     };
     let now = crate::ring::unix_ns_now() as f64 / 1e9;
     let parsed = match telemetry::parse_body(&bytes, ndjson, now) {
