@@ -16,7 +16,7 @@ use bus::{Bus, Message, Subscription};
 use laps::{Gaps, LapEngine, LapEngineConfig, LapSummary, RaceOrder, RaceOrderConfig};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{LapRow, Store};
@@ -213,6 +213,58 @@ pub struct SessionAnalysis {
     coach: Option<coach::Coach>,
     alerts: Vec<coach::CoachingAlert>,
     tire_model: Option<&'static tires::TireModel>,
+    field: FieldPace,
+}
+
+/// Lap times of the whole field by lap number, to tell live which laps were neutralised
+/// (telemetry carries no safety-car flag): the rule of [`mark_safety_car_laps`], applied to the
+/// laps completed so far.
+#[derive(Default)]
+struct FieldPace {
+    by_lap: BTreeMap<u32, Vec<f64>>,
+}
+
+impl FieldPace {
+    fn add(&mut self, lap: u32, lap_time_s: Option<f64>, pit: bool) {
+        if let Some(t) = lap_time_s.filter(|t| t.is_finite() && *t > 0.0 && !pit) {
+            self.by_lap.entry(lap).or_default().push(t);
+        }
+    }
+
+    fn median_of(v: &[f64]) -> Option<f64> {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(v[n / 2]),
+            _ => Some(0.5 * (v[n / 2 - 1] + v[n / 2])),
+        }
+    }
+
+    /// Whether lap number `lap` was run behind a safety car as far as the field shows so far.
+    fn yellow(&self, lap: u32, race_median_s: f64) -> bool {
+        self.by_lap
+            .get(&lap)
+            .and_then(|v| Self::median_of(v))
+            .is_some_and(|m| m > YELLOW_FACTOR * race_median_s)
+    }
+
+    /// Whether lap `lap` was neutralised: behind the safety car, or the restart lap after it.
+    fn neutralised(&self, lap: u32) -> bool {
+        if self.by_lap.len() < 3 {
+            return false;
+        }
+        let medians: Vec<f64> = self
+            .by_lap
+            .values()
+            .filter_map(|v| Self::median_of(v))
+            .collect();
+        let Some(race) = Self::median_of(&medians) else {
+            return false;
+        };
+        self.yellow(lap, race) || (lap > 0 && self.yellow(lap - 1, race))
+    }
 }
 
 impl SessionAnalysis {
@@ -228,6 +280,7 @@ impl SessionAnalysis {
             coach: None,
             alerts: Vec::new(),
             tire_model: None,
+            field: FieldPace::default(),
         }
     }
 
@@ -283,11 +336,16 @@ impl SessionAnalysis {
             }
         }
         let model = self.tire_model;
+        self.field
+            .add(summary.lap, summary.lap_time_s, summary.validity.pit);
+        let neutralised = model.is_some() && self.field.neutralised(summary.lap);
         let (best_lap_time_s, tire) = match self.cars.get_mut(&summary.car_id) {
             Some(c) => {
                 let tire = model.map(|m| {
                     let t = c.tire.get_or_insert_with(|| tires::TireTracker::new(m));
-                    t.on_lap(&tires::LapRow::from_summary(&summary))
+                    let mut row = tires::LapRow::from_summary(&summary);
+                    row.validity.safety_car |= neutralised;
+                    t.on_lap(&row)
                 });
                 (c.best_lap_time_s, tire)
             }
@@ -335,7 +393,10 @@ pub fn laps_from_store(store: &Store, session: &str) -> store::Result<Vec<LapOut
 pub const YELLOW_FACTOR: f64 = 1.2;
 
 /// Marks the laps the whole field ran far slower (a safety car: telemetry carries no flag)
-/// as safety-car laps, so that no pace baseline counts them.
+/// as safety-car laps, so that no pace baseline counts them, and the restart lap after each
+/// safety-car period too: it starts at safety-car pace behind a bunched field, so it is not a
+/// green racing lap (the same laps a flag set for "any moment of the lap behind the safety car"
+/// marks, as in the simulator's training races).
 pub fn mark_safety_car_laps(laps: &mut [LapOutput]) {
     let mut recs: Vec<LapRecord> = laps
         .iter()
@@ -350,8 +411,11 @@ pub fn mark_safety_car_laps(laps: &mut [LapOutput]) {
         })
         .collect();
     strategy::infer_yellow_laps(&mut recs, YELLOW_FACTOR);
+    let yellow: BTreeSet<u32> = recs.iter().filter(|r| r.yellow).map(|r| r.lap).collect();
     for (l, r) in laps.iter_mut().zip(&recs) {
-        l.summary.validity.safety_car |= r.yellow;
+        let lap = l.summary.lap;
+        let restart = lap > 0 && yellow.contains(&(lap - 1)) && !yellow.contains(&lap);
+        l.summary.validity.safety_car |= r.yellow || restart;
     }
 }
 
@@ -744,5 +808,44 @@ pub fn run(
     jobs.lock().clear();
     if let Ok(w) = worker {
         let _ = w.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FieldPace;
+
+    #[test]
+    fn field_pace_flags_safety_car_laps_and_the_restart_as_they_complete() {
+        let mut f = FieldPace::default();
+        // Laps 1-4 green at ~100 s for three cars.
+        for lap in 1..=4 {
+            for car in 0..3 {
+                f.add(lap, Some(100.0 + car as f64 * 0.3), false);
+            }
+            assert!(!f.neutralised(lap), "lap {lap}");
+        }
+        // Lap 5 behind the safety car: the leader's lap alone already tells.
+        f.add(5, Some(165.0), false);
+        assert!(f.neutralised(5));
+        f.add(5, Some(166.0), false);
+        f.add(5, Some(164.0), false);
+        // Lap 6: the restart (a little slow), then lap 7 green again.
+        f.add(6, Some(102.0), false);
+        assert!(f.neutralised(6), "the restart lap is not a green lap");
+        f.add(7, Some(100.1), false);
+        assert!(!f.neutralised(7));
+        // A pit lap or a lap without a time says nothing about the field.
+        f.add(8, Some(400.0), true);
+        f.add(8, None, false);
+        assert!(!f.neutralised(8));
+    }
+
+    #[test]
+    fn field_pace_needs_three_lap_numbers_before_it_judges() {
+        let mut f = FieldPace::default();
+        f.add(1, Some(100.0), false);
+        f.add(2, Some(300.0), false);
+        assert!(!f.neutralised(2));
     }
 }

@@ -3,6 +3,10 @@
 //!
 //! `cargo run --release -p tires --example sim_eval -- [--train-seeds 3] [--laps 24]
 //!  [--cars 12] [--html report.html] [--json eval.json]`
+//!
+//! `-- --track-folds 5` instead scores every one of the 25 tracks as a new track: the tracks are
+//! dealt into 5 folds (alphabetical order, every 5th), and each fold is scored (seed 201) by a
+//! model trained on the other 20 tracks (seeds 1-3), interval calibration included.
 
 use tires::{evaluate, report_html, train, LapRow, TrainConfig};
 
@@ -21,6 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let laps: u32 = arg("--laps").map_or(Ok(24), |s| s.parse())?;
     let cars: usize = arg("--cars").map_or(Ok(12), |s| s.parse())?;
     let t0 = std::time::Instant::now();
+    if let Some(k) = arg("--track-folds") {
+        return track_folds(k.parse()?, n_seeds, laps, cars);
+    }
     let train_tracks = common::training_tracks();
     let train_seeds: Vec<u64> = (1..=n_seeds).collect();
     let rows: Vec<LapRow> = common::races(&train_tracks, &train_seeds, laps, cars)?;
@@ -70,5 +77,62 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{s}");
     eprintln!("total {:.1?}", t0.elapsed());
+    Ok(())
+}
+
+/// Every track scored as a new track by a model trained on the other folds' tracks.
+fn track_folds(
+    k: usize,
+    n_seeds: u64,
+    laps: u32,
+    cars: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut names: Vec<&str> = sim::Track::names().to_vec();
+    names.sort_unstable();
+    let k = k.clamp(2, names.len());
+    let seeds: Vec<u64> = (1..=n_seeds).collect();
+    let mut groups: Vec<tires::GroupMetrics> = Vec::new();
+    for f in 0..k {
+        let held: Vec<&str> = names.iter().copied().skip(f).step_by(k).collect();
+        let fit: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|t| !held.contains(t))
+            .collect();
+        let rows = common::races(&fit, &seeds, laps, cars)?;
+        let test = common::races(&held, &[201], laps, cars)?;
+        let model = train(&rows, &TrainConfig::default(), &mut |_, _| {})?;
+        let r = evaluate(&model, &test)?;
+        println!(
+            "== fold {} of {k}: {} ==\n{}",
+            f + 1,
+            held.join(", "),
+            r.table()
+        );
+        groups.extend(r.per_track);
+    }
+    let wsum = |f: &dyn Fn(&tires::GroupMetrics) -> (f64, usize)| {
+        let (s, n) = groups
+            .iter()
+            .map(f)
+            .fold((0.0, 0), |a, (v, n)| (a.0 + v * n as f64, a.1 + n));
+        s / n.max(1) as f64
+    };
+    let mut r2: Vec<f64> = groups.iter().map(|g| g.wear_r2).collect();
+    r2.sort_by(f64::total_cmp);
+    let n_laps: usize = groups.iter().map(|g| g.n_laps).sum();
+    println!(
+        "== all {} tracks as new tracks ==\nlaps {n_laps}  wear R² {:.4} (per track: median {:.4}, min {:.4})  wear MAE {:.3} %  wear 80 % cov {:.3}\nloss MAE {:.3} s  last lap {:.3} s  stint line {:.3} s  loss 80 % cov {:.3}",
+        groups.len(),
+        tires::GroupMetrics::pooled_wear_r2(&groups),
+        r2.get(r2.len() / 2).copied().unwrap_or(f64::NAN),
+        r2.first().copied().unwrap_or(f64::NAN),
+        wsum(&|g| (g.wear_mae_pct, g.n_wear)),
+        wsum(&|g| (g.wear_interval80_coverage, g.n_wear)),
+        wsum(&|g| (g.loss_mae_s, g.n_loss)),
+        wsum(&|g| (g.baseline_last_lap_mae_s, g.n_loss)),
+        wsum(&|g| (g.baseline_stint_line_mae_s, g.n_loss)),
+        wsum(&|g| (g.interval80_coverage, g.n_loss)),
+    );
     Ok(())
 }

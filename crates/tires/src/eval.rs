@@ -33,6 +33,30 @@ pub struct GroupMetrics {
     pub baseline_stint_line_mae_s: f64,
     /// Share of loss outcomes inside the 80 % interval.
     pub interval80_coverage: f64,
+    /// Sums behind `wear_r2` (squared errors, outcomes, squared outcomes), so that groups
+    /// scored by different models can be pooled ([`GroupMetrics::pooled_wear_r2`]).
+    #[serde(skip)]
+    pub wear_sums: [f64; 3],
+}
+
+impl GroupMetrics {
+    /// R² of the wear outcomes of several groups taken together.
+    pub fn pooled_wear_r2(groups: &[GroupMetrics]) -> f64 {
+        let n: usize = groups.iter().map(|g| g.n_wear).sum();
+        let [sse, sy, syy] = groups.iter().fold([0.0; 3], |a, g| {
+            [
+                a[0] + g.wear_sums[0],
+                a[1] + g.wear_sums[1],
+                a[2] + g.wear_sums[2],
+            ]
+        });
+        let tot = syy - sy * sy / n.max(1) as f64;
+        if n > 0 && tot > 0.0 {
+            1.0 - sse / tot
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Loss series of one stint, for plots.
@@ -208,6 +232,15 @@ impl Acc {
             } else {
                 0.0
             },
+            wear_sums: [
+                self.wy
+                    .iter()
+                    .zip(&self.wp)
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum(),
+                self.wy.iter().sum(),
+                self.wy.iter().map(|a| a * a).sum(),
+            ],
         }
     }
 }
@@ -428,6 +461,7 @@ impl EvalReport {
             baseline_last_lap_mae_s: self.baseline_last_lap_mae_s,
             baseline_stint_line_mae_s: self.baseline_stint_line_mae_s,
             interval80_coverage: self.interval80_coverage,
+            wear_sums: [0.0; 3],
         });
         for g in &self.per_track {
             line(g);
