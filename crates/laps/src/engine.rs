@@ -82,6 +82,8 @@ pub struct LapEngineConfig {
     pub static_front_share: f64,
     /// Centre-of-gravity height over wheelbase, for longitudinal load transfer. Default 0.2.
     pub cg_height_over_wheelbase: f64,
+    /// Centre-of-gravity height over track width, for lateral load transfer. Default 0.3.
+    pub cg_height_over_track_width: f64,
 }
 
 impl Default for LapEngineConfig {
@@ -104,6 +106,7 @@ impl Default for LapEngineConfig {
             brake_on_pct: 5.0,
             static_front_share: 0.53,
             cg_height_over_wheelbase: 0.2,
+            cg_height_over_track_width: 0.3,
         }
     }
 }
@@ -218,6 +221,10 @@ pub struct LapSummary {
     pub sector_features: [LapFeatures; 3],
     /// Per-sector stress: ∫ sqrt(accx² + accy²) dt, g·s (0 when the channels are missing).
     pub per_sector_stress: [f64; 3],
+    /// Sliding work per tyre over the lap (FL, FR, RL, RR), g²·m: ∫ a² · q² / q_static · v dt
+    /// (see [`crate::features::tyre_work_rate`]); `None` without accelerations and speed.
+    #[serde(default)]
+    pub tyre_work_g2m: Option<[f64; 4]>,
     /// Tyre wear per corner at the end of the lap, % (ground truth when the source has it).
     pub tyre_wear_pct_end: Option<Corners<f64>>,
     pub tyre_compound: Option<Arc<str>>,
@@ -339,6 +346,16 @@ fn avg_rates(a: &Rates, b: &Rates) -> Rates {
         brake_kw: both(a.brake_kw, b.brake_kw),
         combined_g: both(a.combined_g, b.combined_g),
         front_share: both(a.front_share, b.front_share),
+        tyre_work: match (a.tyre_work, b.tyre_work) {
+            (Some(x), Some(y)) => Some([
+                0.5 * (x[0] + y[0]),
+                0.5 * (x[1] + y[1]),
+                0.5 * (x[2] + y[2]),
+                0.5 * (x[3] + y[3]),
+            ]),
+            (None, y) => y,
+            (_, None) => None,
+        },
     }
 }
 
@@ -649,6 +666,17 @@ impl LapEngine {
             front_share: c.ax.map(|a| {
                 (cfg.static_front_share - a * cfg.cg_height_over_wheelbase).clamp(0.0, 1.0)
             }),
+            tyre_work: match (c.ax, c.ay, c.v_kmh) {
+                (Some(x), Some(y), Some(v)) => Some(crate::features::tyre_work_rate(
+                    x,
+                    y,
+                    v / 3.6,
+                    cfg.static_front_share,
+                    cfg.cg_height_over_wheelbase,
+                    cfg.cg_height_over_track_width,
+                )),
+                _ => None,
+            },
         }
     }
 
@@ -1113,6 +1141,7 @@ impl LapEngine {
                 lap.sec[1].stress_gs,
                 lap.sec[2].stress_gs,
             ],
+            tyre_work_g2m: lap.acc.tyre_work(),
             tyre_wear_pct_end: lap.tyre_wear,
             tyre_compound: lap.compound.clone(),
             tyre_age_laps: age,

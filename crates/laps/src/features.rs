@@ -27,6 +27,9 @@
 //!   positive accy; 0.5 when there was no lateral load.
 //! - `track_temp_c`, `air_temp_c`: mean over the samples that carry them.
 //!
+//! Beside the 20, the lap carries each tyre's sliding work ([`tyre_work_rate`] integrated over
+//! the lap, `LapSummary::tyre_work_g2m`), the tire model's friction-energy input.
+//!
 //! Any feature whose channel never appeared is `None`; [`LapFeatures::to_vec`] turns `None`
 //! into 0.0 and [`LapFeatures::present_mask`] says which values are real. Never NaN.
 
@@ -157,6 +160,46 @@ pub(crate) struct Rates {
     pub combined_g: Option<f64>,
     /// Front load share from longitudinal transfer.
     pub front_share: Option<f64>,
+    /// Sliding-work rate per tyre (FL, FR, RL, RR), g²·m/s (see [`tyre_work_rate`]).
+    pub tyre_work: Option<[f64; 4]>,
+}
+
+/// Sliding-work rate of each tyre (FL, FR, RL, RR) at one instant, g²·m/s.
+///
+/// The friction-energy view of wear: a tyre carrying horizontal force `F` on vertical load `Fz`
+/// slides roughly in proportion to `F / Fz_static`, so the work it does per metre is about
+/// `F² / Fz_static`. The car's horizontal force (mass × combined acceleration) is shared in
+/// proportion to the vertical loads, which move forward under braking (`h / wheelbase`) and to
+/// the outside of a turn (`h / track width`, half on each axle). Returned per unit of mass and
+/// with g as the acceleration unit: `a² · q_j² / q_static_j · v`, with `q` shares of the total
+/// load. `accy > 0` is a left turn (load to the right tyres), `accx < 0` braking.
+#[inline]
+pub fn tyre_work_rate(
+    accx_g: f64,
+    accy_g: f64,
+    speed_mps: f64,
+    static_front_share: f64,
+    cg_height_over_wheelbase: f64,
+    cg_height_over_track_width: f64,
+) -> [f64; 4] {
+    let front = (static_front_share - accx_g * cg_height_over_wheelbase).clamp(0.04, 0.96);
+    let rear = 1.0 - front;
+    let lat = 0.25 * accy_g * cg_height_over_track_width;
+    let q = [
+        (0.5 * front - lat).max(0.01),
+        (0.5 * front + lat).max(0.01),
+        (0.5 * rear - lat).max(0.01),
+        (0.5 * rear + lat).max(0.01),
+    ];
+    let sf = (0.5 * static_front_share).clamp(0.02, 0.48);
+    let sr = 0.5 - sf;
+    let q_static = [sf, sf, sr, sr];
+    let a2v = (accx_g * accx_g + accy_g * accy_g) * speed_mps.max(0.0);
+    let mut out = [0.0; 4];
+    for j in 0..4 {
+        out[j] = a2v * q[j] * q[j] / q_static[j];
+    }
+    out
 }
 
 /// A plain running mean (no division per value).
@@ -190,6 +233,8 @@ pub(crate) struct FeatureAcc {
     pub stress_gs: f64,
     front_share_int: f64,
     front_share_time: f64,
+    tyre_work: [f64; 4],
+    has_tyre_work: bool,
     pressure_share: MeanAcc,
     has_lat: bool,
     has_lon: bool,
@@ -234,6 +279,18 @@ impl FeatureAcc {
             self.front_share_int += v * dt_s;
             self.front_share_time += dt_s;
         }
+        if let Some(w) = r.tyre_work {
+            for (acc, x) in self.tyre_work.iter_mut().zip(w) {
+                *acc += x * dt_s;
+            }
+            self.has_tyre_work = true;
+        }
+    }
+
+    /// Sliding work per tyre so far (FL, FR, RL, RR), g²·m; `None` without accelerations and
+    /// speed.
+    pub fn tyre_work(&self) -> Option<[f64; 4]> {
+        self.has_tyre_work.then_some(self.tyre_work)
     }
 
     /// Records the point values of one sample.
@@ -329,6 +386,24 @@ impl FeatureAcc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tyre_work_follows_the_load() {
+        let w = |ax: f64, ay: f64, v: f64| tyre_work_rate(ax, ay, v, 0.53, 0.2, 0.3);
+        // A left turn (accy > 0) loads the right tyres.
+        let l = w(0.0, 1.2, 40.0);
+        assert!(l[1] > l[0] && l[3] > l[2], "{l:?}");
+        // Braking loads the fronts.
+        let b = w(-1.0, 0.0, 40.0);
+        assert!(b[0] > b[2] && (b[0] - b[1]).abs() < 1e-12, "{b:?}");
+        // Twice the speed, twice the work per second; no acceleration or no speed, none.
+        let fast = w(0.0, 1.2, 80.0);
+        assert!((fast[1] / l[1] - 2.0).abs() < 1e-9);
+        assert_eq!(w(0.0, 0.0, 40.0), [0.0; 4]);
+        assert_eq!(w(0.0, 1.0, 0.0), [0.0; 4]);
+        // Absurd inputs stay finite.
+        assert!(w(9.0, -9.0, 1e4).iter().all(|x| x.is_finite() && *x >= 0.0));
+    }
 
     #[test]
     fn names_and_vector_agree() {

@@ -174,6 +174,7 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     // Fail early on a bad race before the server starts.
     sim::Race::new(a.race.config(None)).context("setting up the demo race")?;
     let running = server::start(config).await?;
+    let stop = crate::shutdown_signal();
     println!(
         "pitwall demo: {} cars racing {} laps at {} (x{}) -> dashboard http://{}/  (API docs http://{}/docs)",
         a.race.cars,
@@ -239,7 +240,7 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
             seed += 1;
         }
     });
-    crate::shutdown_signal().await;
+    stop.await;
     feeder.abort();
     tracing::info!("shutdown requested: draining the pipeline");
     running.shutdown().await

@@ -244,6 +244,8 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
     if timeline.is_empty() {
         bail!("{}: nothing to replay (no samples)", a.source);
     }
+    // Registered before the listening line (see `shutdown_signal`).
+    let ctrl_c = crate::shutdown_signal();
     let sink = match &a.to {
         Some(base) => Sink::Http {
             client: reqwest::Client::new(),
@@ -277,7 +279,6 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
     let mut it = timeline.into_iter().peekable();
     let (mut sent, mut accepted) = (0usize, 0usize);
     let mut stop = false;
-    let ctrl_c = crate::shutdown_signal();
     tokio::pin!(ctrl_c);
     while let Some((t, _)) = it.peek() {
         let wait = due(*t) - start.elapsed().as_secs_f64();
@@ -335,6 +336,7 @@ pub async fn record_f1(a: RecordF1Args) -> anyhow::Result<()> {
     let sock = tokio::net::UdpSocket::bind(a.udp)
         .await
         .with_context(|| format!("cannot bind UDP {}", a.udp))?;
+    let ctrl_c = crate::shutdown_signal();
     eprintln!(
         "recording F1 UDP on {} for {} s",
         sock.local_addr()?,
@@ -344,7 +346,6 @@ pub async fn record_f1(a: RecordF1Args) -> anyhow::Result<()> {
     let end = tokio::time::Instant::now() + Duration::from_secs_f64(a.seconds);
     let mut frames: Vec<(f32, Vec<u8>)> = Vec::new();
     let mut buf = vec![0u8; 65_536];
-    let ctrl_c = crate::shutdown_signal();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {

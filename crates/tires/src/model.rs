@@ -9,16 +9,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Version of the model file layout; [`TireModel::from_json`] refuses any other.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Corner names, in `Corners` order.
 pub const CORNERS: [&str; 4] = ["front-left", "front-right", "rear-left", "rear-right"];
 
 /// Physics terms of the per-corner wear increment.
-pub const N_WEAR_TERMS: usize = 8;
+pub const N_WEAR_TERMS: usize = 9;
 
 /// Which wear-input feature each physics term is attributed to in explanations.
-pub(crate) const WEAR_TERM_FEATURE: [usize; N_WEAR_TERMS] = [0, 0, 0, 2, 1, 3, 20, 9];
+pub(crate) const WEAR_TERM_FEATURE: [usize; N_WEAR_TERMS] = [0, 0, 0, 2, 1, 3, 20, 9, 0];
 
 /// Inputs of the per-corner wear trees: the 20 lap features, then these.
 pub const WEAR_EXTRA_NAMES: [&str; 6] = [
@@ -239,7 +239,8 @@ pub(crate) struct FastModel {
 /// `1 − lateral_bias` of the lateral g·s and the right ones `lateral_bias`; the front axle takes
 /// `front_load_share`. Terms: side load, side load × axle share, side load² / 100, brake
 /// energy / 100, longitudinal g·s, heavy braking events, fuel × side load / 100, side load ×
-/// max lateral g² (a proxy of load² × sliding).
+/// max lateral g² (a proxy of load² × sliding), and the tyre's own sliding work / 1000 (the
+/// friction-energy term: load transfer and speed included, see `laps::features::tyre_work_rate`).
 pub fn wear_terms(row: &LapRow, fuel_kg: f64, c: usize) -> [f64; N_WEAR_TERMS] {
     let lat = row.feature(fidx::LAT_GS).unwrap_or(0.0);
     let bias = row.feature(fidx::LAT_BIAS).unwrap_or(0.5).clamp(0.0, 1.0);
@@ -261,6 +262,7 @@ pub fn wear_terms(row: &LapRow, fuel_kg: f64, c: usize) -> [f64; N_WEAR_TERMS] {
         row.feature(fidx::HEAVY).unwrap_or(0.0),
         fuel_kg * ls / 100.0,
         ls * row.feature(9).unwrap_or(0.0).powi(2),
+        row.tyre_work_g2m.map_or(0.0, |w| w[c.min(3)] / 1000.0),
     ]
 }
 

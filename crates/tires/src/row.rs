@@ -21,6 +21,10 @@ pub struct LapRow {
     pub present: [bool; 20],
     /// Per-sector stress ∫ sqrt(accx² + accy²) dt, g·s.
     pub sector_stress_g_s: [f64; 3],
+    /// Sliding work per tyre over the lap (FL, FR, RL, RR), g²·m (see
+    /// `laps::features::tyre_work_rate`); `None` without accelerations and speed.
+    #[serde(default)]
+    pub tyre_work_g2m: Option<[f64; 4]>,
     /// Lap time, s (None when the crossings were not seen).
     pub lap_time_s: Option<f64>,
     /// Validity flags of the lap.
@@ -58,6 +62,7 @@ impl LapRow {
             features: s.features.to_vec(),
             present: s.features.present_mask(),
             sector_stress_g_s: s.per_sector_stress,
+            tyre_work_g2m: s.tyre_work_g2m,
             lap_time_s: s.lap_time_s,
             validity: s.validity,
             tyre_age_laps: s.tyre_age_laps,
@@ -83,6 +88,9 @@ impl LapRow {
                 *v = 0.0;
             }
         }
+        self.tyre_work_g2m = self
+            .tyre_work_g2m
+            .filter(|w| w.iter().all(|v| v.is_finite() && *v >= 0.0));
         self.lap_time_s = self.lap_time_s.filter(|t| t.is_finite() && *t > 0.0);
         self.fuel_kg = self.fuel_kg.filter(|f| f.is_finite() && *f >= 0.0);
         self.wear_end_pct = self

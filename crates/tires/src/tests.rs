@@ -282,7 +282,9 @@ fn model_json_round_trip_and_version_check() {
         TireTracker::new(&back).on_lap(row),
         TireTracker::new(&f.model).on_lap(row)
     );
-    let wrong = json.replacen("\"format_version\":1", "\"format_version\":99", 1);
+    let current = format!("\"format_version\":{}", crate::FORMAT_VERSION);
+    assert!(json.contains(&current));
+    let wrong = json.replacen(&current, "\"format_version\":99", 1);
     assert!(matches!(
         TireModel::from_json(&wrong),
         Err(TireError::FormatVersion { .. })
