@@ -1,8 +1,9 @@
 //! Live race order and time gaps between cars of one session.
 //!
 //! Every car's progress is `laps_completed · track_length + lap_dist`. Laps completed start at
-//! the source's lap field − 1 on the car's first sample (0 without it) and count distance wraps
-//! after that. Each car records the instant it passes fixed distance marks along its progress
+//! the source's lap field − 1 on the car's first sample (0 without it; −1 for lap 0, a car behind
+//! the line before the start, so that it is not a lap ahead of the cars past it) and count
+//! distance wraps after that. Each car records the instant it passes fixed distance marks along its progress
 //! (every `mark_spacing_m`, interpolated between samples) in a bounded ring.
 //!
 //! - Gap of car B to car A, seconds: B's latest sample time minus the time A passed B's current
@@ -96,7 +97,8 @@ struct CarTrack {
     car_id: Arc<str>,
     last_t: f64,
     last_d: Option<f64>,
-    laps_done: u32,
+    /// Laps completed; -1 before the first line crossing (a car on the grid behind the line).
+    laps_done: i64,
     progress_m: f64,
     speed_mps: Option<f64>,
     source_position: Option<u8>,
@@ -238,8 +240,10 @@ impl RaceOrder {
                 let Some(d) = d else {
                     return;
                 };
-                let laps_done = s.lap.filter(|l| *l >= 1 && *l <= 1000).map_or(0, |l| l - 1);
-                let progress = f64::from(laps_done) * l_eff.unwrap_or(0.0) + d;
+                // The source's lap is the lap being driven: lap 0 is the run to the line before
+                // the start (a grid behind the line), whose distance counts back from the line.
+                let laps_done = s.lap.filter(|l| *l <= 1000).map_or(0, |l| i64::from(l) - 1);
+                let progress = laps_done as f64 * l_eff.unwrap_or(0.0) + d;
                 let next_mark = (progress / spacing).ceil() as i64;
                 let car = CarTrack {
                     car_id: s.car_id.clone(),
@@ -270,10 +274,10 @@ impl RaceOrder {
         if let Some(d0) = car.last_d {
             let threshold = (0.5 * wrap_base).max(50.0);
             if d0 - d > threshold {
-                car.laps_done = car.laps_done.saturating_add(1);
+                car.laps_done = car.laps_done.saturating_add(1).min(1_000_000);
             }
         }
-        let p1 = f64::from(car.laps_done) * l_eff.unwrap_or(0.0) + d;
+        let p1 = car.laps_done as f64 * l_eff.unwrap_or(0.0) + d;
         car.speed_mps = speed_mps.or_else(|| {
             let v = (p1 - p0) / (t - t0);
             (v.is_finite() && v > 0.0).then_some(v)
@@ -392,7 +396,7 @@ impl RaceOrder {
             car_id: me.car_id.clone(),
             position: u32::try_from(i + 1).unwrap_or(u32::MAX),
             position_source: source,
-            laps_completed: me.laps_done,
+            laps_completed: u32::try_from(me.laps_done.max(0)).unwrap_or(u32::MAX),
             lap_dist_m: me.last_d,
             progress_m: me.progress_m,
             t_s: me.last_t,

@@ -12,7 +12,7 @@ fn car_at(car: &str, t: f64, v: f64, p0: f64) -> Sample {
     let laps = (p / L).floor();
     let mut s = base(car, t);
     s.lap_dist_m = Some(p - laps * L);
-    s.lap = Some(laps as u32 + 1);
+    s.lap = Some((laps + 1.0) as u32);
     s.speed_kmh = Some(v * 3.6);
     s
 }
@@ -152,4 +152,26 @@ fn lapped_car_and_bounded_history() {
     let g = b.gap_ahead_s.unwrap();
     assert!((g - 8000.0 / 40.0).abs() < 1.0, "{g}");
     assert!(g.is_finite());
+}
+
+#[test]
+fn a_car_behind_the_line_at_the_start_is_not_a_lap_ahead() {
+    // A rolling start: A has crossed the line (lap 1), B is 15 m behind it (lap 0, lap
+    // distance near the track length), as the simulator and many sources report it.
+    for tl in [Some(L), None] {
+        let mut ro = order(tl);
+        let v = 50.0;
+        for i in 0..(20 * 200) {
+            let t = i as f64 / 20.0;
+            ro.update(&car_at("A", t, v, 5.0));
+            ro.update(&car_at("B", t, v, -10.0));
+            // With the length configured, from the first sample; learnt, after A's first lap.
+            if tl.is_some() || t > 90.0 {
+                let st = ro.standings();
+                assert_eq!(&*st[0].car_id, "A", "t {t} ({tl:?})");
+                let g = st[1].gap_to_leader_s.unwrap();
+                assert!((g - 0.3).abs() < 1e-6, "t {t} gap {g} ({tl:?})");
+            }
+        }
+    }
 }
