@@ -181,7 +181,7 @@ impl Default for TrainConfig {
                 ..GbtParams::default()
             },
             calibration_folds: 5,
-            model_version: "tires-1".into(),
+            model_version: "tires-2".into(),
         }
     }
 }
