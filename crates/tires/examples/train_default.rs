@@ -1,4 +1,4 @@
-//! Trains the default tire model on simulated races (all 25 tracks, seeds 1-3, 24 laps, 12 cars) and writes it.
+//! Trains the default tire model on simulated races (all 25 tracks, seeds 1-6, 24 laps, 12 cars) and writes it.
 //!
 //! `cargo run --release -p tires --example train_default -- --out data/models/tires-default.json`
 
@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .position(|x| x == "--out")
         .and_then(|i| a.get(i + 1).cloned())
         .unwrap_or_else(|| "data/models/tires-default.json".into());
-    let rows: Vec<LapRow> = common::races(sim::Track::names(), &[1, 2, 3], 24, 12)?;
+    let rows: Vec<LapRow> = common::races(sim::Track::names(), &[1, 2, 3, 4, 5, 6], 24, 12)?;
     eprintln!("{} laps simulated", rows.len());
     let model = train(&rows, &TrainConfig::default(), &mut |_, _| {})?;
     let json = model.to_json()?;

@@ -608,8 +608,9 @@ fn fit_pace_physics(rows: &[LapRow], keep: &BTreeSet<&str>) -> PacePhysics {
 ///
 /// The final model is fitted on every session. The 80 % intervals are calibrated by
 /// cross-fitting (CV+ style split conformal): `calibration_folds` models each leave out a group
-/// of whole tracks (residuals for the new-track regime) and `calibration_folds` models each
-/// leave out some sessions of tracks that keep other sessions in the fit (known-track regime).
+/// of whole tracks (residuals for the new-track regime) and up to `calibration_folds` models
+/// each leave out a cross-track block of sessions of tracks that keep other sessions in the fit
+/// (known-track regime, see `known_track_folds`).
 /// `progress(done, total)` counts boosting rounds over all fits.
 pub fn train(
     rows: &[LapRow],
@@ -646,19 +647,7 @@ pub fn train(
             new_folds[i % kk].extend(v.iter().copied());
         }
     }
-    // Known-track folds: every session but the first of each track.
-    let candidates: Vec<&str> = tracks
-        .iter()
-        .flat_map(|(_, v)| v.iter().skip(1).copied())
-        .collect();
-    let mut known_folds: Vec<BTreeSet<&str>> = Vec::new();
-    if !candidates.is_empty() {
-        let kk = k.min(candidates.len());
-        known_folds = vec![BTreeSet::new(); kk];
-        for (i, s) in candidates.iter().enumerate() {
-            known_folds[i % kk].insert(s);
-        }
-    }
+    let known_folds = known_track_folds(&tracks, k);
     let n_fits = 1 + new_folds.len() + known_folds.len();
     let total = n_fits * (4 * cfg.wear_trees.rounds + cfg.loss_trees.rounds);
     let mut done = 0usize;
@@ -704,6 +693,28 @@ pub fn train(
     model.calibration.new_track = new;
     model.validate()?;
     Ok(model)
+}
+
+/// Known-track calibration folds: every session but the first (by id) of each track, held out
+/// in cross-track blocks: the r-th session of every track goes to fold (r - 1) % k. Sessions
+/// of one event, season or simulator seed at different tracks share their drivers; held out
+/// one by one, a session would have its drivers in the fit through its siblings and the
+/// intervals would come out too narrow for a session whose drivers the model never saw.
+fn known_track_folds<'a>(tracks: &[(&'a str, Vec<&'a str>)], k: usize) -> Vec<BTreeSet<&'a str>> {
+    let max_rank = tracks.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    if max_rank < 2 {
+        return Vec::new();
+    }
+    let kk = k.max(1).min(max_rank - 1);
+    let mut folds = vec![BTreeSet::new(); kk];
+    for (_, v) in tracks {
+        let mut by_id = v.clone();
+        by_id.sort_unstable();
+        for (r, s) in by_id.iter().enumerate().skip(1) {
+            folds[(r - 1) % kk].insert(*s);
+        }
+    }
+    folds
 }
 
 /// Held-out residuals gathered over calibration folds.
@@ -893,4 +904,33 @@ fn fit_core(
     model.loss_trees = gbt::fit(&lx, &ly, &cfg.loss_trees, &mut *tick);
     model.fast = FastCache::default();
     Ok(model)
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::known_track_folds;
+
+    #[test]
+    fn known_track_folds_hold_out_sibling_sessions_together() {
+        let tracks = vec![
+            ("A", vec!["sim-A-3", "sim-A-1", "sim-A-2"]),
+            ("B", vec!["sim-B-2", "sim-B-1", "sim-B-3"]),
+            ("C", vec!["sim-C-1"]),
+        ];
+        let f = known_track_folds(&tracks, 5);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            f[0].iter().copied().collect::<Vec<_>>(),
+            ["sim-A-2", "sim-B-2"]
+        );
+        assert_eq!(
+            f[1].iter().copied().collect::<Vec<_>>(),
+            ["sim-A-3", "sim-B-3"]
+        );
+        // The first session of every track stays in every fit; one session per track: no fold.
+        assert!(f
+            .iter()
+            .all(|s| !s.contains("sim-A-1") && !s.contains("sim-C-1")));
+        assert!(known_track_folds(&[("C", vec!["x"])], 5).is_empty());
+    }
 }
