@@ -241,10 +241,6 @@ fn content_kind(headers: &HeaderMap) -> Result<bool, Box<Response>> {
     }
 }
 
-/// Ingest telemetry points.
-///
-/// Valid points are kept even when others in the same body are refused: 200 when at least
-/// one point was accepted, 422 (same body) when none was.
 /// Bytes of an over-limit body still read (and thrown away) before the 413 is sent.
 const DRAIN_CAP_BYTES: usize = 256 * 1024 * 1024;
 /// Time allowed for that drain.
@@ -280,6 +276,10 @@ async fn read_body_capped(body: axum::body::Body, limit: usize) -> Option<Bytes>
     Some(Bytes::from(buf))
 }
 
+/// Ingest telemetry points.
+///
+/// Valid points are kept even when others in the same body are refused: 200 when at least
+/// one point was accepted, 422 (same body) when none was.
 #[utoipa::path(
     post,
     path = "/api/telemetry/ingest",
