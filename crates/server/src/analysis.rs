@@ -216,9 +216,11 @@ pub struct SessionAnalysis {
     field: FieldPace,
 }
 
-/// Lap times of the whole field by lap number, to tell live which laps were neutralised
-/// (telemetry carries no safety-car flag): the rule of [`mark_safety_car_laps`], applied to the
-/// laps completed so far.
+/// Lap times of the whole field by lap number, to tell which laps were neutralised (telemetry
+/// carries no safety-car flag): a lap number the field ran far slower (the rule of
+/// [`strategy::infer_yellow_laps`]), and the restart lap after it, which starts at safety-car
+/// pace behind a bunched field. Live it judges on the laps completed so far; on a stored session
+/// ([`mark_safety_car_laps`]) on all of them.
 #[derive(Default)]
 struct FieldPace {
     by_lap: BTreeMap<u32, Vec<f64>>,
@@ -226,44 +228,20 @@ struct FieldPace {
 
 impl FieldPace {
     fn add(&mut self, lap: u32, lap_time_s: Option<f64>, pit: bool) {
-        if let Some(t) = lap_time_s.filter(|t| t.is_finite() && *t > 0.0 && !pit) {
+        if let Some(t) = lap_time_s.filter(|t| lap >= 1 && t.is_finite() && *t > 0.0 && !pit) {
             self.by_lap.entry(lap).or_default().push(t);
         }
     }
 
-    fn median_of(v: &[f64]) -> Option<f64> {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(v[n / 2]),
-            _ => Some(0.5 * (v[n / 2 - 1] + v[n / 2])),
-        }
+    /// The lap numbers neutralised so far: behind the safety car, or the restart after it.
+    fn neutralised_laps(&self) -> BTreeSet<u32> {
+        let yellow = strategy::yellow_lap_numbers(&self.by_lap, YELLOW_FACTOR);
+        yellow.iter().flat_map(|&l| [l, l + 1]).collect()
     }
 
-    /// Whether lap number `lap` was run behind a safety car as far as the field shows so far.
-    fn yellow(&self, lap: u32, race_median_s: f64) -> bool {
-        self.by_lap
-            .get(&lap)
-            .and_then(|v| Self::median_of(v))
-            .is_some_and(|m| m > YELLOW_FACTOR * race_median_s)
-    }
-
-    /// Whether lap `lap` was neutralised: behind the safety car, or the restart lap after it.
+    /// Whether lap `lap` was neutralised, as far as the field shows so far.
     fn neutralised(&self, lap: u32) -> bool {
-        if self.by_lap.len() < 3 {
-            return false;
-        }
-        let medians: Vec<f64> = self
-            .by_lap
-            .values()
-            .filter_map(|v| Self::median_of(v))
-            .collect();
-        let Some(race) = Self::median_of(&medians) else {
-            return false;
-        };
-        self.yellow(lap, race) || (lap > 0 && self.yellow(lap - 1, race))
+        self.neutralised_laps().contains(&lap)
     }
 }
 
@@ -398,24 +376,13 @@ pub const YELLOW_FACTOR: f64 = 1.2;
 /// green racing lap (the same laps a flag set for "any moment of the lap behind the safety car"
 /// marks, as in the simulator's training races).
 pub fn mark_safety_car_laps(laps: &mut [LapOutput]) {
-    let mut recs: Vec<LapRecord> = laps
-        .iter()
-        .map(|l| LapRecord {
-            car_id: l.summary.car_id.to_string(),
-            lap: l.summary.lap,
-            lap_time_s: l.summary.lap_time_s.unwrap_or(f64::NAN),
-            pit: l.summary.validity.pit,
-            yellow: l.summary.validity.safety_car,
-            position: None,
-            race_time_s: None,
-        })
-        .collect();
-    strategy::infer_yellow_laps(&mut recs, YELLOW_FACTOR);
-    let yellow: BTreeSet<u32> = recs.iter().filter(|r| r.yellow).map(|r| r.lap).collect();
-    for (l, r) in laps.iter_mut().zip(&recs) {
-        let lap = l.summary.lap;
-        let restart = lap > 0 && yellow.contains(&(lap - 1)) && !yellow.contains(&lap);
-        l.summary.validity.safety_car |= r.yellow || restart;
+    let mut field = FieldPace::default();
+    for l in laps.iter() {
+        field.add(l.summary.lap, l.summary.lap_time_s, l.summary.validity.pit);
+    }
+    let neutralised = field.neutralised_laps();
+    for l in laps.iter_mut() {
+        l.summary.validity.safety_car |= neutralised.contains(&l.summary.lap);
     }
 }
 

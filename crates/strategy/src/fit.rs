@@ -11,7 +11,7 @@
 //! standard deviation of the per-stint line residuals within 3 robust sigmas (MAD) of their median. Full-course yellows are runs of laps on which any car was under
 //! yellow. Compounds are not in [`LapRecord`]: every stint is taken as `medium`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -174,22 +174,33 @@ pub fn infer_yellow_laps(laps: &mut [LapRecord], factor: f64) -> usize {
             by_lap.entry(l.lap).or_default().push(l.lap_time_s);
         }
     }
-    let mut medians: Vec<(u32, f64)> = by_lap
-        .into_iter()
-        .map(|(lap, mut v)| (lap, median(&mut v)))
-        .collect();
-    let mut all: Vec<f64> = medians.iter().map(|m| m.1).collect();
-    if all.len() < 3 {
-        return 0;
-    }
-    let race_median = median(&mut all);
-    medians.retain(|m| m.1 > factor * race_median);
+    let yellow = yellow_lap_numbers(&by_lap, factor);
     for l in laps.iter_mut() {
-        if medians.iter().any(|m| m.0 == l.lap) {
+        if yellow.contains(&l.lap) {
             l.yellow = true;
         }
     }
-    medians.len()
+    yellow.len()
+}
+
+/// The rule of [`infer_yellow_laps`] on green-flag lap times already grouped by lap number
+/// (lap >= 1, no pit laps): the lap numbers whose median is more than `factor` times the
+/// median of the lap medians. None with fewer than 3 lap numbers.
+pub fn yellow_lap_numbers(times_by_lap: &BTreeMap<u32, Vec<f64>>, factor: f64) -> BTreeSet<u32> {
+    let medians: Vec<(u32, f64)> = times_by_lap
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(lap, v)| (*lap, median(&mut v.clone())))
+        .collect();
+    if medians.len() < 3 {
+        return BTreeSet::new();
+    }
+    let race_median = median(&mut medians.iter().map(|m| m.1).collect::<Vec<_>>());
+    medians
+        .into_iter()
+        .filter(|m| m.1 > factor * race_median)
+        .map(|m| m.0)
+        .collect()
 }
 
 /// Fits pace, degradation per stint, noise, full-course yellows and stop cost from lap records.

@@ -48,8 +48,8 @@ pub use engine::{
 };
 pub use error::{Result, StrategyError};
 pub use fit::{
-    backtest, fit, infer_yellow_laps, race_at_lap, Backtest, BacktestCar, FittedCar, FittedRace,
-    FittedStint,
+    backtest, fit, infer_yellow_laps, race_at_lap, yellow_lap_numbers, Backtest, BacktestCar,
+    FittedCar, FittedRace, FittedStint,
 };
 pub use montecarlo::{
     races_simulated, Adaptive, McOptions, StrategyOutcome, CHUNK_ITERATIONS, MAX_ITERATIONS,
