@@ -1,6 +1,7 @@
 //! `pitwall`: the one binary. A thin layer over the library crates: it reads flags, the
 //! environment and the config file, sets up logging, and calls into them.
 
+mod backtest_cmd;
 mod bench;
 mod cli;
 mod export;

@@ -14,6 +14,7 @@ Examples:
   pitwall strategy --session sim-Austin-1 --car GR86-004-7 --lap 12
   pitwall strategy --scenario data/strategy/example-scenario.toml --json
   pitwall strategy --backtest --session sim-Austin-1 --lap 15
+  pitwall strategy --backtest --sessions R1-barber,R1-cota --at 0.25,0.5,0.75 --report bt.html
   pitwall strategy --print-example-scenario > my-race.toml
 
 The race model (TUMFTM race-simulation structure) reads its parameters from
@@ -37,9 +38,35 @@ pub struct StrategyArgs {
     /// A TOML scenario (documented in data/strategy/example-scenario.toml).
     #[arg(long)]
     pub scenario: Option<PathBuf>,
-    /// Predict every car's finishing position from lap --lap and compare with the real result.
-    #[arg(long, requires = "session", requires = "lap")]
+    /// Predict every car's finishing position from lap --lap (or the --at fractions of the
+    /// race) and compare with the real result: the official results file's classification
+    /// (official preferred over provisional), else the timing's order (laps completed, then race
+    /// time). Two baselines are scored on the same truth: "positions at the cut-off hold" and
+    /// "order by mean green-flag lap time so far".
+    #[arg(long)]
     pub backtest: bool,
+    /// Back-test several stored races at once (comma separated): a table per race and pooled.
+    #[arg(long, value_delimiter = ',', conflicts_with = "session")]
+    pub sessions: Vec<String>,
+    /// Back-test cut-offs as fractions of the race (comma separated), e.g. 0.25,0.5,0.75.
+    #[arg(long, value_delimiter = ',', conflicts_with = "lap")]
+    pub at: Vec<f64>,
+    /// Write an HTML report of the back-test: per car, the predicted finish distribution
+    /// against the real result, with plots.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Calibrate the race model on the stored races of --sessions (full-course yellows,
+    /// retirements, incidents, noise; the overtaking threshold and noise scale tuned by
+    /// back-testing them) and write the parameters to --out.
+    #[arg(long, requires = "out", conflicts_with = "backtest")]
+    pub calibrate: bool,
+    /// Where --calibrate writes its parameters (TOML, for --params).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Race-model parameters to start from (TOML, any subset of data/strategy/default.toml),
+    /// e.g. a calibration such as data/strategy/gr-cup.toml.
+    #[arg(long)]
+    pub params: Option<PathBuf>,
     /// Iterations per plan (the scenario's own value when not given).
     #[arg(long)]
     pub iterations: Option<u32>,
@@ -56,7 +83,7 @@ pub struct StrategyArgs {
     pub data_dir: crate::cli::DataDirArg,
 }
 
-fn open_store(a: &StrategyArgs) -> anyhow::Result<store::Store> {
+pub(crate) fn open_store(a: &StrategyArgs) -> anyhow::Result<store::Store> {
     let dir = &a.data_dir.data_dir;
     if !dir.join(store::DB_FILE).exists() {
         anyhow::bail!(
@@ -68,7 +95,7 @@ fn open_store(a: &StrategyArgs) -> anyhow::Result<store::Store> {
 }
 
 /// A progress bar fed by the engine's race counter while `work` runs on another thread.
-fn with_progress<T: Send + 'static>(
+pub(crate) fn with_progress<T: Send + 'static>(
     total_races: Option<u64>,
     quiet: bool,
     work: impl FnOnce() -> T + Send + 'static,
@@ -108,7 +135,10 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
         anyhow::bail!("--iterations must be at least 1");
     }
     if a.backtest {
-        return backtest(a);
+        return crate::backtest_cmd::run(a);
+    }
+    if a.calibrate {
+        return crate::backtest_cmd::calibrate(a);
     }
     let t0 = Instant::now();
     let (question, total) = match (&a.scenario, &a.session, &a.car) {
@@ -248,73 +278,4 @@ fn print_report(r: &strategy::Report, elapsed: Duration) {
     for e in &r.recommendation.evidence {
         println!("  - {e}");
     }
-}
-
-fn backtest(a: StrategyArgs) -> anyhow::Result<()> {
-    let (Some(session), Some(lap)) = (a.session.clone(), a.lap) else {
-        anyhow::bail!("--backtest needs --session ID and --lap N");
-    };
-    let store = open_store(&a)?;
-    let (records, source) = server::analysis::session_lap_records(&store, &session)
-        .with_context(|| format!("reading the laps of {session}"))?;
-    drop(store);
-    if records.is_empty() {
-        anyhow::bail!("session {session} has no timed laps to back-test on");
-    }
-    let iterations = a.iterations.unwrap_or(4000);
-    let seed = a.seed.unwrap_or(0);
-    let res = with_progress(Some(u64::from(iterations)), a.json, move || {
-        strategy::backtest(&records, lap, iterations, seed)
-    })?
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if a.json {
-        let out = serde_json::json!({
-            "session_id": session,
-            "lap_source": source,
-            "at_lap": res.at_lap,
-            "total_laps": res.total_laps,
-            "cars": res.cars.len(),
-            "mae_positions": res.mae_positions,
-            "coverage80": res.coverage80,
-            "baseline_mae_positions": res.baseline_mae_positions,
-            "per_car": res.cars,
-            "fitted": res.fitted,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
-    println!(
-        "Back-test of {session} from lap {} of {} ({} cars, {iterations} races, laps from {:?}):",
-        res.at_lap,
-        res.total_laps,
-        res.cars.len(),
-        source
-    );
-    println!(
-        "{:<16} {:>8} {:>8} {:>9} {:>9}",
-        "car", "at lap", "actual", "E[pos]", "80% int"
-    );
-    let mut cars = res.cars.clone();
-    cars.sort_by_key(|c| c.actual_position);
-    for c in &cars {
-        println!(
-            "{:<16} {:>8} {:>8} {:>9.2} {:>9}",
-            c.car_id,
-            format!("P{}", c.position_at_lap),
-            format!("P{}", c.actual_position),
-            c.expected_position,
-            format!("P{}-P{}", c.interval80.0, c.interval80.1)
-        );
-    }
-    println!();
-    println!(
-        "model: mean absolute position error {:.2}, real position inside the 80% interval for {:.0}% of cars",
-        res.mae_positions,
-        100.0 * res.coverage80
-    );
-    println!(
-        "baseline \"positions at lap {} hold\": mean absolute position error {:.2}",
-        res.at_lap, res.baseline_mae_positions
-    );
-    Ok(())
 }

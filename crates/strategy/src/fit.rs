@@ -365,6 +365,19 @@ pub fn race_at_lap(
     at_lap: u32,
     total_laps: u32,
 ) -> Result<(RaceParams, RaceState, FittedRace)> {
+    race_at_lap_with(laps, at_lap, total_laps, &RaceParams::default())
+}
+
+/// [`race_at_lap`] starting from `base` parameters (a calibration, e.g.
+/// `data/strategy/gr-cup.toml`) instead of the defaults: the fit replaces the base lap time,
+/// the degradation, and the pit-lane loss when a stop was seen; every other part (safety cars,
+/// retirements, incidents, overtaking, noise floor) is the base's.
+pub fn race_at_lap_with(
+    laps: &[LapRecord],
+    at_lap: u32,
+    total_laps: u32,
+    base: &RaceParams,
+) -> Result<(RaceParams, RaceState, FittedRace)> {
     if at_lap == 0 {
         return Err(StrategyError::NotEnoughLaps(
             "the race must have run at least one lap (at_lap >= 1)".into(),
@@ -392,7 +405,7 @@ pub fn race_at_lap(
         }
         fitted.base_lap_time_s = median(&mut green);
     }
-    let mut params = RaceParams::default();
+    let mut params = base.clone();
     params.track.base_lap_time_s = fitted.base_lap_time_s;
     params.fuel.sensitivity_s_per_kg = 0.0;
     if let Some(cost) = fitted.pit_stop_cost_s {
@@ -401,10 +414,8 @@ pub fn race_at_lap(
             - params.pit.fisk_mean_s()
             - params.tyres.outlap_cold_penalty_s;
         params.pit.lane_loss_green_s = lane.max(0.0);
-        let ratio_sc = RaceParams::default().pit.lane_loss_sc_s
-            / RaceParams::default().pit.lane_loss_green_s.max(1e-9);
-        let ratio_vsc = RaceParams::default().pit.lane_loss_vsc_s
-            / RaceParams::default().pit.lane_loss_green_s.max(1e-9);
+        let ratio_sc = base.pit.lane_loss_sc_s / base.pit.lane_loss_green_s.max(1e-9);
+        let ratio_vsc = base.pit.lane_loss_vsc_s / base.pit.lane_loss_green_s.max(1e-9);
         params.pit.lane_loss_sc_s = params.pit.lane_loss_green_s * ratio_sc;
         params.pit.lane_loss_vsc_s = params.pit.lane_loss_green_s * ratio_vsc;
     }
@@ -447,7 +458,8 @@ pub fn race_at_lap(
         c.stops_done = stops;
         if let Some(fc) = fc {
             c.pace_offset_s = fc.pace_offset_s;
-            c.noise_sigma_s = Some(fc.noise_sigma_s.max(0.05));
+            c.noise_sigma_s =
+                Some((fc.noise_sigma_s * base.driver.noise_scale).max(base.driver.noise_floor_s));
             c.tyres.insert(
                 Compound::Medium,
                 TyreModel {
@@ -461,7 +473,7 @@ pub fn race_at_lap(
                 },
             );
         }
-        if !any_stop {
+        if !any_stop || !params.pit.stops_expected {
             c.plan = Some(Strategy::stay_out());
         }
         cars.push(c);
@@ -469,10 +481,13 @@ pub fn race_at_lap(
     // Positions at at_lap: given, else by race time.
     if cars.iter().any(|c| c.position == 0) {
         let mut idx: Vec<usize> = (0..cars.len()).collect();
+        // Running cars by race time; retired ones behind them, by laps done, then race time.
         idx.sort_by(|&a, &b| {
-            (cars[a].retired, cars[a].race_time_s)
-                .partial_cmp(&(cars[b].retired, cars[b].race_time_s))
-                .unwrap_or(std::cmp::Ordering::Equal)
+            let (ca, cb) = (&cars[a], &cars[b]);
+            ca.retired
+                .cmp(&cb.retired)
+                .then(cb.laps_done.cmp(&ca.laps_done))
+                .then(ca.race_time_s.total_cmp(&cb.race_time_s))
         });
         for (k, &i) in idx.iter().enumerate() {
             cars[i].position = k as u32 + 1;
@@ -495,17 +510,94 @@ pub fn race_at_lap(
     Ok((params, state, fitted))
 }
 
-/// Prediction and truth for one car in a backtest.
+/// Where the real finishing order of a back-test came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TruthSource {
+    /// The official results file's `POSITION`.
+    OfficialResults,
+    /// A provisional results file's `POSITION` (no official one was given).
+    ProvisionalResults,
+    /// The timing: laps completed (descending), then race time at the last lap.
+    Timing,
+}
+
+/// One car of a real classification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classified {
+    /// Car id, as in the lap records.
+    pub car_id: String,
+    /// Classified position (1 = winner).
+    pub position: u32,
+}
+
+/// The classification the timing gives: laps completed (descending), then race time at the
+/// car's last lap (`race_time_s`, else the sum of its lap times), then car id.
+pub fn timing_classification(laps: &[LapRecord]) -> Vec<Classified> {
+    let mut rows: Vec<(String, u32, f64)> = by_car(laps)
+        .into_iter()
+        .filter_map(|(id, recs)| {
+            let last = recs.last()?;
+            let t = last
+                .race_time_s
+                .filter(|t| t.is_finite())
+                .unwrap_or_else(|| recs.iter().map(|l| l.lap_time_s).sum());
+            Some((id.to_string(), last.lap, t))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.total_cmp(&b.2)).then(a.0.cmp(&b.0)));
+    rows.into_iter()
+        .enumerate()
+        .map(|(k, r)| Classified {
+            car_id: r.0,
+            position: k as u32 + 1,
+        })
+        .collect()
+}
+
+/// Settings of [`backtest_with`].
+#[derive(Debug, Clone)]
+pub struct BacktestOptions {
+    /// Simulated races.
+    pub iterations: u32,
+    /// Seed (the same seed gives the same answer).
+    pub seed: u64,
+    /// Race length [default: the last lap in the records].
+    pub total_laps: Option<u32>,
+    /// The real classification and where it came from [default: the timing's].
+    pub classification: Option<(Vec<Classified>, TruthSource)>,
+    /// Parameters the fit starts from (a calibration) [default: `data/strategy/default.toml`].
+    pub params: RaceParams,
+}
+
+impl Default for BacktestOptions {
+    fn default() -> Self {
+        BacktestOptions {
+            iterations: 4000,
+            seed: 0,
+            total_laps: None,
+            classification: None,
+            params: RaceParams::default(),
+        }
+    }
+}
+
+/// Prediction and truth for one car in a backtest. Positions are ranks among the cars the
+/// back-test scores (cars with a lap by the cut-off and a place in the classification).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BacktestCar {
     /// Car id.
     pub car_id: String,
-    /// Position at the backtest lap.
+    /// Position at the backtest lap (the "positions hold" baseline's prediction).
     pub position_at_lap: u32,
+    /// Rank by mean green-flag lap time so far (the "order by pace" baseline's prediction).
+    pub pace_position: u32,
     /// Real final position.
     pub actual_position: u32,
     /// Predicted mean final position.
     pub expected_position: f64,
+    /// Predicted median final position.
+    pub median_position: u32,
     /// Predicted 10th-90th percentile of the final position.
     pub interval80: (u32, u32),
     /// Predicted P(position k+1) at index k.
@@ -517,28 +609,78 @@ pub struct BacktestCar {
 pub struct Backtest {
     /// Laps used for fitting (1..=at_lap).
     pub at_lap: u32,
-    /// Race length (last lap in the data).
+    /// Race length.
     pub total_laps: u32,
+    /// Where the real result came from.
+    pub truth: TruthSource,
     /// Per car.
     pub cars: Vec<BacktestCar>,
+    /// Cars with laps by the cut-off that the classification does not list (left out).
+    pub unclassified: Vec<String>,
     /// Mean absolute error of the expected final position.
     pub mae_positions: f64,
+    /// Mean absolute error of the median final position.
+    pub median_mae_positions: f64,
     /// Share of cars whose real final position lies in their 80 % interval.
     pub coverage80: f64,
     /// MAE of the baseline "positions at lap N hold".
     pub baseline_mae_positions: f64,
+    /// MAE of the baseline "order by mean green-flag lap time so far".
+    pub pace_baseline_mae_positions: f64,
+    /// Simulated races.
+    pub iterations: u32,
     /// The fit the prediction used.
     pub fitted: FittedRace,
 }
 
 /// Fits on laps `1..=at_lap`, simulates the rest of the race `iterations` times and compares the
-/// predicted final positions with the real ones in `laps`.
-///
-/// Other model parts keep the defaults of `data/strategy/default.toml` (safety cars, failures,
-/// overtaking); fuel sensitivity is set to 0 (the fitted slope is net of fuel); the pit-lane loss is
-/// the fitted stop cost less the standstill and cold-tyre terms when a stop was seen. Cars that had
-/// not stopped keep a default one-stop plan if any car stopped by `at_lap`, else they stay out.
+/// predicted final positions with the real ones (the timing's classification).
 pub fn backtest(laps: &[LapRecord], at_lap: u32, iterations: u32, seed: u64) -> Result<Backtest> {
+    backtest_with(
+        laps,
+        at_lap,
+        &BacktestOptions {
+            iterations,
+            seed,
+            ..BacktestOptions::default()
+        },
+    )
+}
+
+/// Mean green-flag lap time of each car over laps `2..=at_lap`: no lap 1, no pit in- or out-lap,
+/// no yellow lap or the lap after one.
+fn green_pace_so_far(laps: &[LapRecord], at_lap: u32) -> BTreeMap<String, f64> {
+    let mut yellow = BTreeSet::new();
+    for l in laps.iter().filter(|l| l.yellow && l.lap <= at_lap) {
+        yellow.insert(l.lap);
+    }
+    let mut out = BTreeMap::new();
+    for (id, recs) in by_car(laps) {
+        let mut prev_pit = false;
+        let mut sum = 0.0;
+        let mut n = 0u32;
+        for r in recs.iter().filter(|l| l.lap <= at_lap) {
+            let green = r.lap > 1
+                && !r.pit
+                && !prev_pit
+                && !yellow.contains(&r.lap)
+                && !yellow.contains(&(r.lap - 1));
+            if green {
+                sum += r.lap_time_s;
+                n += 1;
+            }
+            prev_pit = r.pit;
+        }
+        if n > 0 {
+            out.insert(id.to_string(), sum / f64::from(n));
+        }
+    }
+    out
+}
+
+/// [`backtest`] with a given race length, classification and base parameters.
+pub fn backtest_with(laps: &[LapRecord], at_lap: u32, opts: &BacktestOptions) -> Result<Backtest> {
+    let iterations = opts.iterations;
     if iterations == 0 {
         return Err(StrategyError::ZeroIterations);
     }
@@ -548,41 +690,109 @@ pub fn backtest(laps: &[LapRecord], at_lap: u32, iterations: u32, seed: u64) -> 
             format!("at most {MAX_ITERATIONS}"),
         ));
     }
-    let total_laps = laps
+    let last_lap = laps
         .iter()
         .map(|l| l.lap)
         .filter(|&l| l <= MAX_LAPS)
         .max()
         .unwrap_or(0);
+    let total_laps = opts.total_laps.unwrap_or(last_lap).min(MAX_LAPS);
     if at_lap == 0 || at_lap >= total_laps {
         return Err(StrategyError::NotEnoughLaps(format!(
             "at_lap {at_lap} must be in 1..{total_laps}"
         )));
     }
-    let (params, state, fitted) = race_at_lap(laps, at_lap, total_laps)?;
-    let per_car = by_car(laps);
-    let mut truth: Vec<(String, u32, u32)> = Vec::new(); // (id, laps done, pos at last lap)
-    for (id, recs) in &per_car {
-        let last = recs.last().map_or(0, |l| l.lap);
-        let last_pos = recs.last().and_then(|l| l.position).unwrap_or(u32::MAX);
-        truth.push((id.to_string(), last, last_pos));
+    let (params, state, fitted) = race_at_lap_with(laps, at_lap, total_laps, &opts.params)?;
+    let (classification, truth) = match &opts.classification {
+        Some((c, src)) if !c.is_empty() => (c.clone(), *src),
+        _ => (timing_classification(laps), TruthSource::Timing),
+    };
+    let real: BTreeMap<&str, u32> = classification
+        .iter()
+        .map(|c| (c.car_id.as_str(), c.position))
+        .collect();
+    // Scored cars: in the simulation and in the classification; ranks are among them.
+    let scored: Vec<usize> = (0..state.cars.len())
+        .filter(|&i| real.contains_key(state.cars[i].car_id.as_str()))
+        .collect();
+    let unclassified: Vec<String> = state
+        .cars
+        .iter()
+        .filter(|c| !real.contains_key(c.car_id.as_str()))
+        .map(|c| c.car_id.clone())
+        .collect();
+    if scored.is_empty() {
+        return Err(StrategyError::NotEnoughLaps(
+            "no car of the classification has a lap by the cut-off".into(),
+        ));
     }
+    let m = scored.len();
+    let rank_by = |key: &dyn Fn(usize) -> (u32, f64, String)| -> Vec<u32> {
+        let mut idx: Vec<usize> = (0..m).collect();
+        idx.sort_by(|&a, &b| {
+            let (ka, kb) = (key(scored[a]), key(scored[b]));
+            ka.0.cmp(&kb.0)
+                .then(ka.1.total_cmp(&kb.1))
+                .then(ka.2.cmp(&kb.2))
+        });
+        let mut r = vec![0u32; m];
+        for (k, &i) in idx.iter().enumerate() {
+            r[i] = k as u32 + 1;
+        }
+        r
+    };
+    let actual = rank_by(&|i| {
+        let c = &state.cars[i];
+        (
+            real.get(c.car_id.as_str()).copied().unwrap_or(u32::MAX),
+            0.0,
+            c.car_id.clone(),
+        )
+    });
+    let hold = rank_by(&|i| {
+        let c = &state.cars[i];
+        (c.position, c.race_time_s, c.car_id.clone())
+    });
+    let pace = green_pace_so_far(laps, at_lap);
+    let by_pace = rank_by(&|i| {
+        let c = &state.cars[i];
+        // Running cars first, then retired ones by laps done; within, by pace.
+        let group = if c.retired {
+            1 + MAX_LAPS - c.laps_done.min(MAX_LAPS)
+        } else {
+            0
+        };
+        (
+            group,
+            pace.get(&c.car_id).copied().unwrap_or(f64::INFINITY),
+            c.car_id.clone(),
+        )
+    });
+
     let race = Race::new(&params, &state)?;
     let n = race.n;
+    let mut slot = vec![usize::MAX; n];
+    for (k, &i) in scored.iter().enumerate() {
+        slot[i] = k;
+    }
     let chunks: Vec<u32> = (0..iterations.div_ceil(CHUNK_ITERATIONS)).collect();
     let counts: Vec<Vec<u64>> = chunks
         .par_iter()
         .map(|&k| {
             let mut ws = race.workspace();
             let mut pos = vec![0u16; n];
-            let mut cnt = vec![0u64; n * n];
+            let mut order: Vec<(u16, usize)> = Vec::with_capacity(m);
+            let mut cnt = vec![0u64; m * m];
             let from = k * CHUNK_ITERATIONS;
             let to = (from + CHUNK_ITERATIONS).min(iterations);
             for it in from..to {
-                race.simulate(&mut ws, seed, it as u64, None, None, &mut NoRecord);
+                race.simulate(&mut ws, opts.seed, it as u64, None, None, &mut NoRecord);
                 Race::positions(&ws, &mut pos);
-                for (c, &p) in pos.iter().enumerate() {
-                    if let Some(x) = cnt.get_mut(c * n + (p as usize).saturating_sub(1)) {
+                order.clear();
+                order.extend(scored.iter().map(|&i| (pos[i], slot[i])));
+                order.sort_unstable();
+                for (r, &(_, s)) in order.iter().enumerate() {
+                    if let Some(x) = cnt.get_mut(s * m + r) {
                         *x += 1;
                     }
                 }
@@ -590,25 +800,16 @@ pub fn backtest(laps: &[LapRecord], at_lap: u32, iterations: u32, seed: u64) -> 
             cnt
         })
         .collect();
-    let mut total = vec![0u64; n * n];
+    let mut total = vec![0u64; m * m];
     for c in counts {
         for (t, x) in total.iter_mut().zip(c) {
             *t += x;
         }
     }
-    // Real classification: laps done desc, then position at the last lap.
-    truth.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-    let actual: BTreeMap<&str, u32> = truth
-        .iter()
-        .enumerate()
-        .map(|(k, t)| (t.0.as_str(), k as u32 + 1))
-        .collect();
-    let mut out = Vec::new();
-    for (i, c) in state.cars.iter().enumerate() {
-        let Some(&act) = actual.get(c.car_id.as_str()) else {
-            continue;
-        };
-        let row = total.get(i * n..(i + 1) * n).unwrap_or(&[]);
+    let mut out = Vec::with_capacity(m);
+    for (k, &i) in scored.iter().enumerate() {
+        let c = &state.cars[i];
+        let row = total.get(k * m..(k + 1) * m).unwrap_or(&[]);
         let sum: u64 = row.iter().sum::<u64>().max(1);
         let dist: Vec<f64> = row.iter().map(|&x| x as f64 / sum as f64).collect();
         let mean: f64 = dist
@@ -624,40 +825,46 @@ pub fn backtest(laps: &[LapRecord], at_lap: u32, iterations: u32, seed: u64) -> 
                     return k as u32 + 1;
                 }
             }
-            n as u32
+            m as u32
         };
         out.push(BacktestCar {
             car_id: c.car_id.clone(),
-            position_at_lap: c.position,
-            actual_position: act,
+            position_at_lap: hold[k],
+            pace_position: by_pace[k],
+            actual_position: actual[k],
             expected_position: mean,
+            median_position: q(0.5),
             interval80: (q(0.10), q(0.90)),
             distribution: dist,
         });
     }
-    let m = out.len().max(1) as f64;
-    let mae = out
-        .iter()
-        .map(|c| (c.expected_position - c.actual_position as f64).abs())
-        .sum::<f64>()
-        / m;
+    let mean_abs = |f: &dyn Fn(&BacktestCar) -> f64| {
+        out.iter()
+            .map(|c| (f(c) - f64::from(c.actual_position)).abs())
+            .sum::<f64>()
+            / m as f64
+    };
+    let mae = mean_abs(&|c| c.expected_position);
+    let median_mae = mean_abs(&|c| f64::from(c.median_position));
+    let base = mean_abs(&|c| f64::from(c.position_at_lap));
+    let pace_mae = mean_abs(&|c| f64::from(c.pace_position));
     let cov = out
         .iter()
         .filter(|c| (c.interval80.0..=c.interval80.1).contains(&c.actual_position))
         .count() as f64
-        / m;
-    let base = out
-        .iter()
-        .map(|c| (c.position_at_lap as f64 - c.actual_position as f64).abs())
-        .sum::<f64>()
-        / m;
+        / m as f64;
     Ok(Backtest {
         at_lap,
         total_laps,
+        truth,
         cars: out,
+        unclassified,
         mae_positions: mae,
+        median_mae_positions: median_mae,
         coverage80: cov,
         baseline_mae_positions: base,
+        pace_baseline_mae_positions: pace_mae,
+        iterations,
         fitted,
     })
 }

@@ -31,6 +31,7 @@
 //! (CRN, parallel chunks, outcomes, adaptive refinement), `engine` (public API), `scenario`
 //! (TOML format), `fit` (fitting and backtests).
 
+mod calibrate;
 mod engine;
 mod error;
 mod fit;
@@ -42,14 +43,16 @@ mod scenario;
 mod sim;
 mod state;
 
+pub use calibrate::{calibrate, tune_by_backtest, Calibration, CalibrationRace, TuningPoint};
 pub use engine::{
     recommend, simulate_laps, simulate_race, simulate_strategies, FieldPlan, LapRecord, RaceResult,
     Recommendation, Report, Simulator,
 };
 pub use error::{Result, StrategyError};
 pub use fit::{
-    backtest, fit, infer_yellow_laps, race_at_lap, yellow_lap_numbers, Backtest, BacktestCar,
-    FittedCar, FittedRace, FittedStint,
+    backtest, backtest_with, fit, infer_yellow_laps, race_at_lap, race_at_lap_with,
+    timing_classification, yellow_lap_numbers, Backtest, BacktestCar, BacktestOptions, Classified,
+    FittedCar, FittedRace, FittedStint, TruthSource,
 };
 pub use montecarlo::{
     races_simulated, Adaptive, McOptions, StrategyOutcome, CHUNK_ITERATIONS, MAX_ITERATIONS,

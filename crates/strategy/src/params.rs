@@ -60,6 +60,32 @@ pub struct DriverParams {
     pub noise_sigma_s: f64,
     /// Probability that a car fails at some (uniform) point of the race.
     pub failure_probability: f64,
+    /// Factor on every fitted car's noise sigma (a fit from a few laps underestimates the
+    /// lap-to-lap spread still to come; a calibration sets it).
+    #[serde(default = "one")]
+    pub noise_scale: f64,
+    /// Smallest noise sigma a fitted car gets.
+    #[serde(default = "default_noise_floor_s")]
+    pub noise_floor_s: f64,
+    /// Probability per car and green lap of an incident (a spin, an off, contact, a penalty):
+    /// the lap loses an exponentially distributed time with mean `incident_loss_mean_s`.
+    #[serde(default)]
+    pub incident_probability_per_lap: f64,
+    /// Mean time lost in an incident.
+    #[serde(default)]
+    pub incident_loss_mean_s: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn default_noise_floor_s() -> f64 {
+    0.05
 }
 
 /// One compound's degradation: `k0_s + k1_s_per_lap * age + k2_s_per_lap2 * age^2`.
@@ -148,6 +174,12 @@ pub struct PitParams {
     pub min_stint_laps: u32,
     /// Compounds tried for a stop when a scenario names none.
     pub stop_compounds: Vec<Compound>,
+    /// Whether cars that have not stopped yet are expected to stop (a race with a required stop
+    /// or tyres that do not last): they get a default one-stop plan once any car has stopped.
+    /// `false` for sprints without a required stop (GR Cup): a car stops only when its plan says
+    /// so, and stops seen in the laps are incidents.
+    #[serde(default = "yes")]
+    pub stops_expected: bool,
 }
 
 impl PitParams {
@@ -296,6 +328,16 @@ impl RaceParams {
         probability(
             "driver.failure_probability",
             self.driver.failure_probability,
+        )?;
+        non_negative("driver.noise_scale", self.driver.noise_scale)?;
+        non_negative("driver.noise_floor_s", self.driver.noise_floor_s)?;
+        probability(
+            "driver.incident_probability_per_lap",
+            self.driver.incident_probability_per_lap,
+        )?;
+        non_negative(
+            "driver.incident_loss_mean_s",
+            self.driver.incident_loss_mean_s,
         )?;
         non_negative(
             "tyres.outlap_cold_penalty_s",

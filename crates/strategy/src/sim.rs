@@ -16,6 +16,9 @@
 //! - SC/VSC phases: count from the count table, start on lap 1 with p 0.364 else uniform in one of
 //!   five blocks, length from the table, redrawn when closer than 1.5 laps to another phase; phases
 //!   that would start at or before the current lap are dropped (the past is known);
+//! - incidents (off by default): per car and green lap with probability
+//!   `driver.incident_probability_per_lap`, an exponential time loss (mean
+//!   `driver.incident_loss_mean_s`), drawn from the same stream in car order;
 //! - retirements: a car fails in this race with its probability scaled by the share of the race
 //!   still to run (the failure point is uniform over the race), at a uniform remaining lap; a
 //!   failure starts a VSC with p 0.227 lasting 1-4 laps.
@@ -622,6 +625,8 @@ impl Race {
         let mut fuel_kg = cursor.fuel_kg;
         let mut neutralised = cursor.neutralised;
         let base = p.track.base_lap_time_s;
+        let inc_p = p.driver.incident_probability_per_lap;
+        let inc_mean_s = p.driver.incident_loss_mean_s;
         let ov = &p.overtaking;
         let scp = &p.safety_car;
         for lap in from..=self.total {
@@ -674,6 +679,18 @@ impl Race {
                         continue;
                     }
                     let noise = sigma[c] * rng.normal(z);
+                    // An incident: u < p happens with probability p, and u / p is then uniform
+                    // on (0, 1), so one draw gives both the event and its exponential loss.
+                    let incident = if inc_p > 0.0 {
+                        let u = rng.uniform();
+                        if u < inc_p {
+                            -inc_mean_s * (u / inc_p).max(1e-12).ln()
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        0.0
+                    };
                     if retire_lap[c] == lap {
                         retired[c] = true;
                         any_retired = true;
@@ -682,7 +699,8 @@ impl Race {
                     let t = if green {
                         let d = &deg[c][comp[c] as usize % 5];
                         let a = age[c];
-                        let mut t = pace[c] + d[0] + a * (d[1] + a * d[2]) + fuel_term + noise;
+                        let mut t =
+                            pace[c] + d[0] + a * (d[1] + a * d[2]) + fuel_term + noise + incident;
                         if drs_on {
                             t -= drs[c];
                         }
