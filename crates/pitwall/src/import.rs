@@ -12,7 +12,9 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use grcup::{FileKind, LongPivot, PivotConfig, PivotStats, VehicleInfo, WidePivot};
+use grcup::{
+    FileKind, LongPivot, PivotConfig, PivotStats, SortedLongPivot, VehicleInfo, WidePivot,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -141,6 +143,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     store.ensure_session(&session, args.track.as_deref())?;
     let ctx = Ctx {
         session: Arc::from(session.as_str()),
+        data_dir: args.data_dir.data_dir.clone(),
         track: args.track.as_deref().map(Arc::from),
         batch: args.batch.max(1),
         quiet: args.quiet,
@@ -174,6 +177,7 @@ fn check(path: &Path, kind: FileKind) -> anyhow::Result<()> {
 
 struct Ctx {
     session: Arc<str>,
+    data_dir: PathBuf,
     track: Option<Arc<str>>,
     batch: usize,
     quiet: bool,
@@ -188,7 +192,18 @@ fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> any
             cfg.track = ctx.track.clone();
             let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             let pivot = if kind == FileKind::LongTelemetry {
-                Pivot::Long(LongPivot::new(open()?, cfg)?)
+                // Rows in any order: chunked external sort, runs spilled beside the store.
+                let dir = ctx.data_dir.clone();
+                let spill: grcup::SpillFactory = Box::new(move || {
+                    let f = tempfile::tempfile_in(&dir).or_else(|_| tempfile::tempfile())?;
+                    Ok(Box::new(f) as Box<dyn grcup::SpillFile>)
+                });
+                Pivot::Sorted(SortedLongPivot::new(
+                    open()?,
+                    cfg,
+                    SortedLongPivot::<File>::DEFAULT_CHUNK_ROWS,
+                    spill,
+                )?)
             } else {
                 Pivot::Wide(WidePivot::new(open()?, cfg)?)
             };
@@ -397,32 +412,32 @@ fn print_reasons(what: &str, m: &BTreeMap<String, u64>) {
 
 /// Either pivot behind one interface.
 pub enum Pivot<R: Read> {
-    Long(LongPivot<R>),
+    Sorted(SortedLongPivot<R>),
     Wide(WidePivot<R>),
 }
 
 impl<R: Read> Pivot<R> {
     pub fn next_sample(&mut self) -> Result<Option<Sample>, grcup::Error> {
         match self {
-            Pivot::Long(p) => p.next_sample(),
+            Pivot::Sorted(p) => p.next_sample(),
             Pivot::Wide(p) => p.next_sample(),
         }
     }
     pub fn bytes_read(&self) -> u64 {
         match self {
-            Pivot::Long(p) => p.bytes_read(),
+            Pivot::Sorted(p) => p.bytes_read(),
             Pivot::Wide(p) => p.bytes_read(),
         }
     }
     pub fn stats(&self) -> PivotStats {
         match self {
-            Pivot::Long(p) => p.stats(),
+            Pivot::Sorted(p) => p.stats(),
             Pivot::Wide(p) => p.stats(),
         }
     }
     pub fn vehicles(&self) -> Vec<VehicleInfo> {
         match self {
-            Pivot::Long(p) => p.vehicles(),
+            Pivot::Sorted(p) => p.vehicles(),
             Pivot::Wide(p) => p.vehicles(),
         }
     }
