@@ -22,6 +22,7 @@ mod detect;
 mod engine;
 mod error;
 mod fastcsv;
+mod ids;
 mod laps;
 mod long;
 mod official;
@@ -40,7 +41,8 @@ pub use error::Error;
 pub use laps::{read_lap_boundaries, LapBoundaries, LapEvent, LapInterval};
 pub use long::LongPivot;
 pub use official::{
-    read_best_laps, read_results, read_weather, BestLap, BestLaps, Gap, RaceResult, Weather,
+    read_best_laps, read_fields, read_results, read_weather, BestLap, BestLaps, Fields, Gap,
+    RaceResult, Weather,
 };
 pub use rejects::{RejectReason, RejectedRow, Rejects};
 pub use sorted::{memory_spill, SortedLongPivot, SpillFactory, SpillFile};
