@@ -26,6 +26,10 @@ pub enum FileKind {
     BestLaps,
     /// `26_Weather*`.
     Weather,
+    /// `05_Results by Class*` (`CLASS_TYPE;POS;PIC;NUMBER;...`): stored, not interpreted.
+    ClassResults,
+    /// Championship standings (`Pos;Participant;Points;Number;...`): stored, not interpreted.
+    Championship,
 }
 
 impl FileKind {
@@ -40,6 +44,8 @@ impl FileKind {
             FileKind::Results => "results",
             FileKind::BestLaps => "best laps",
             FileKind::Weather => "weather",
+            FileKind::ClassResults => "results by class",
+            FileKind::Championship => "championship standings",
         }
     }
 }
@@ -155,6 +161,12 @@ pub(crate) fn classify(h: &Header) -> Option<FileKind> {
     }
     if has("position") && has("number") && (has("laps") || has("status")) {
         return Some(FileKind::Results);
+    }
+    if has("class_type") && has("pos") && has("pic") && has("number") {
+        return Some(FileKind::ClassResults);
+    }
+    if has("participant") && has("points") && has("number") {
+        return Some(FileKind::Championship);
     }
     if has("number") && h.lower().iter().any(|n| n.starts_with("bestlap_")) {
         return Some(FileKind::BestLaps);

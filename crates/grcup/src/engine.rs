@@ -95,6 +95,13 @@ pub struct PivotStats {
     pub lap_wraps: u64,
     /// Times a persistent distrusted lap value reseeded a counter.
     pub lap_reseeds: u64,
+    /// Rows older than an earlier row of the same car in file order (the time-ordered
+    /// reader, [`crate::SortedLongPivot`], places them; the streaming one refuses those
+    /// beyond its window as `timestamp_backwards`).
+    pub rows_out_of_order: u64,
+    /// Sorted runs spilled to temporary storage by [`crate::SortedLongPivot`] (0 when the
+    /// file fit in memory).
+    pub spill_runs: u64,
 }
 
 impl PivotStats {
@@ -274,6 +281,8 @@ pub(crate) struct Engine {
     pub rejects: Rejects,
     pub rows_read: u64,
     pub rows_unknown_channel: u64,
+    pub rows_out_of_order: u64,
+    pub spill_runs: u64,
     unknown: HashMap<Box<[u8]>, u64>,
 }
 
@@ -301,6 +310,8 @@ impl Engine {
             rejects: Rejects::default(),
             rows_read: 0,
             rows_unknown_channel: 0,
+            rows_out_of_order: 0,
+            spill_runs: 0,
             unknown: HashMap::new(),
         }
     }
@@ -488,6 +499,8 @@ impl Engine {
             laps_repaired: self.counters.laps_repaired,
             lap_wraps: self.counters.lap_wraps,
             lap_reseeds: self.counters.lap_reseeds,
+            rows_out_of_order: self.rows_out_of_order,
+            spill_runs: self.spill_runs,
         }
     }
 

@@ -52,6 +52,11 @@ pub struct LapBoundaries {
     pub rejects: Rejects,
     /// Events whose lap number was repaired.
     pub laps_repaired: u64,
+    /// Rows whose `value` is not a number (some files put the timestamp there): the event
+    /// is kept, its value left empty.
+    pub values_not_numeric: u64,
+    /// Two chassis with one car number kept apart, and the like.
+    pub notes: Vec<String>,
 }
 
 impl LapBoundaries {
@@ -132,7 +137,7 @@ pub fn read_lap_boundaries<R: Read>(reader: R) -> Result<LapBoundaries, Error> {
     while rdr.read_byte_record(&mut rec)? {
         out.rows_read += 1;
         let line = crate::table::line_of(&rec, line_offset);
-        let r = (|| -> Result<(String, String, LapEvent), (RejectReason, String)> {
+        let r = (|| -> Result<(String, String, bool, LapEvent), (RejectReason, String)> {
             let raw_ts = rec.get(ts).ok_or((
                 RejectReason::ShortRow,
                 format!("{} fields, timestamp is column {}", rec.len(), ts + 1),
@@ -145,11 +150,13 @@ pub fn read_lap_boundaries<R: Read>(reader: R) -> Result<LapBoundaries, Error> {
             })?;
             let raw_lap = parse_lap(rec.get(lap_col).unwrap_or_default())?;
             let value = match value_col.and_then(|i| rec.get(i)) {
-                Some(v) if !crate::clock::trim(v).is_empty() => {
-                    Some(parse_f64(v).map_err(|r| (r, format!("value {}", show(v))))?)
-                }
+                Some(v) if !crate::clock::trim(v).is_empty() => parse_f64(v).ok(),
                 _ => None,
             };
+            let value_bad = value.is_none()
+                && value_col
+                    .and_then(|i| rec.get(i))
+                    .is_some_and(|v| !crate::clock::trim(v).is_empty());
             let id = vid.and_then(|i| rec.get(i)).unwrap_or_default();
             let num = vnum.and_then(|i| rec.get(i)).unwrap_or_default();
             let ident = car_identity(&String::from_utf8_lossy(id), &String::from_utf8_lossy(num))
@@ -160,6 +167,7 @@ pub fn read_lap_boundaries<R: Read>(reader: R) -> Result<LapBoundaries, Error> {
             Ok((
                 ident.key,
                 ident.label,
+                value_bad,
                 LapEvent {
                     lap: raw_lap.unwrap_or(0),
                     raw_lap,
@@ -171,15 +179,21 @@ pub fn read_lap_boundaries<R: Read>(reader: R) -> Result<LapBoundaries, Error> {
             ))
         })();
         match r {
-            Ok((key, label, ev)) => by_key
-                .entry(key)
-                .or_insert_with(|| (label, Vec::new()))
-                .1
-                .push(ev),
+            Ok((key, label, value_bad, ev)) => {
+                out.values_not_numeric += u64::from(value_bad);
+                by_key
+                    .entry(key)
+                    .or_insert_with(|| (label, Vec::new()))
+                    .1
+                    .push(ev)
+            }
             Err((reason, detail)) => out.rejects.add(line, reason, || detail),
         }
     }
-    for (_, (label, mut events)) in by_key {
+    // Keys in a stable order so that the label a second chassis gets does not vary.
+    let mut by_key: Vec<(String, (String, Vec<LapEvent>))> = by_key.into_iter().collect();
+    by_key.sort_by_key(|(_, (_, ev))| ev.iter().map(|e| e.line).min().unwrap_or(0));
+    for (key, (label, mut events)) in by_key {
         events.sort_by(|a, b| a.t_s.total_cmp(&b.t_s).then(a.line.cmp(&b.line)));
         // Drop exact duplicates (same raw lap, same instant).
         let mut kept: Vec<LapEvent> = Vec::with_capacity(events.len());
@@ -199,6 +213,17 @@ pub fn read_lap_boundaries<R: Read>(reader: R) -> Result<LapBoundaries, Error> {
             kept.push(ev);
         }
         out.laps_repaired += repair_by_order(&mut kept);
+        // Two chassis with one number are two cars: the later one is `<label>/<chassis>`.
+        let label = if out.cars.contains_key(&label) {
+            let chassis = key.split_once(':').map(|(_, c)| c).unwrap_or(&key);
+            let other = format!("{label}/{chassis}");
+            out.notes.push(format!(
+                "lap events: number {label} is on two chassis: kept apart as {label} and {other} (which official car each is cannot be told from this file)"
+            ));
+            other
+        } else {
+            label
+        };
         out.cars.entry(label).or_default().extend(kept);
     }
     for ev in out.cars.values_mut() {

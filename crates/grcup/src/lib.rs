@@ -2,7 +2,10 @@
 //!
 //! * [`detect`] tells what a file is from its first bytes (never its name, never column order).
 //! * [`LongPivot`] pivots long-format telemetry (one row per car, instant and channel) into
-//!   [`telemetry::Sample`]s in one streaming pass with memory bounded by the number of cars.
+//!   [`telemetry::Sample`]s in one streaming pass with memory bounded by the number of cars
+//!   (rows must be in time order per car, up to a small window).
+//! * [`SortedLongPivot`] pivots long-format telemetry in any row order (chunked external
+//!   sort; the caller provides the spill files), memory bounded by one chunk.
 //! * [`WidePivot`] reads wide-format telemetry (one column per channel) the same way.
 //! * [`read_lap_boundaries`] reads `*_lap_start*`, `*_lap_end*`, `*_lap_time*` files (both layouts).
 //! * [`read_official_timing`], [`read_results`], [`read_best_laps`], [`read_weather`] read the
@@ -19,10 +22,12 @@ mod detect;
 mod engine;
 mod error;
 mod fastcsv;
+mod ids;
 mod laps;
 mod long;
 mod official;
 mod rejects;
+mod sorted;
 pub mod synth;
 mod table;
 mod timing;
@@ -36,9 +41,11 @@ pub use error::Error;
 pub use laps::{read_lap_boundaries, LapBoundaries, LapEvent, LapInterval};
 pub use long::LongPivot;
 pub use official::{
-    read_best_laps, read_results, read_weather, BestLap, BestLaps, Gap, RaceResult, Weather,
+    read_best_laps, read_fields, read_results, read_weather, BestLap, BestLaps, Fields, Gap,
+    RaceResult, Weather,
 };
 pub use rejects::{RejectReason, RejectedRow, Rejects};
+pub use sorted::{memory_spill, SortedLongPivot, SpillFactory, SpillFile};
 pub use table::Table;
 pub use timing::{read_official_timing, Flag, OfficialLap};
 pub use wide::WidePivot;

@@ -170,6 +170,32 @@ impl<R: Read> LongPivot<R> {
 
     #[inline]
     fn row(&mut self) -> Result<(), (RejectReason, String)> {
+        let Some(r) = self.parse_row()? else {
+            return Ok(());
+        };
+        let inst = self
+            .engine
+            .instant(r.car as usize, r.t_ns)
+            .map_err(|reason| {
+                (
+                    reason,
+                    format!(
+                        "timestamp {} is older than this car's emitted samples",
+                        show(self.rows.get(self.cols.timestamp))
+                    ),
+                )
+            })?;
+        if let Some(ch) = Channel::ALL.get(usize::from(r.channel)) {
+            inst.set(*ch, r.value);
+        }
+        inst.set_lap(r.lap());
+        Ok(())
+    }
+
+    /// Parses the current row into a compact [`LongRow`] (`None` for a channel PitWall does
+    /// not use, counted). Does not touch the car's instants.
+    #[inline]
+    fn parse_row(&mut self) -> Result<Option<LongRow>, (RejectReason, String)> {
         let rec = &self.rows;
         let c = self.cols;
         if rec.len() < self.min_len {
@@ -188,7 +214,7 @@ impl<R: Read> LongPivot<R> {
             Some(ch) => ch,
             None => {
                 self.engine.unknown_channel(crate::clock::trim(name));
-                return Ok(());
+                return Ok(None);
             }
         };
         let raw = field(c.value);
@@ -218,18 +244,116 @@ impl<R: Read> LongPivot<R> {
                 format!("timestamp {}", show(ts)),
             )
         })?;
-        let inst = self.engine.instant(car, t_ns).map_err(|r| {
-            (
-                r,
-                format!(
-                    "timestamp {} is older than this car's emitted samples",
-                    show(ts)
-                ),
-            )
-        })?;
-        inst.set(channel, value);
-        inst.set_lap(lap);
-        Ok(())
+        Ok(Some(LongRow {
+            t_ns,
+            car: u32::try_from(car).unwrap_or(u32::MAX),
+            channel: channel.index() as u8,
+            lap: lap.unwrap_or(NO_LAP),
+            value,
+        }))
+    }
+
+    /// Reads the next data row without pivoting it: `Ok(None)` at the end of input,
+    /// `Ok(Some(None))` for a row refused or of an unused channel (both counted).
+    pub(crate) fn read_row(&mut self) -> Result<Option<Option<LongRow>>, Error> {
+        if !self.rows.next_row()? {
+            return Ok(None);
+        }
+        self.engine.rows_read += 1;
+        let line = self.rows.line();
+        match self.parse_row() {
+            Ok(r) => Ok(Some(r)),
+            Err((reason, detail)) => {
+                self.engine.rejects.add(line, reason, || detail);
+                Ok(Some(None))
+            }
+        }
+    }
+
+    /// Feeds a row that arrives in time order (per car) to the pivot.
+    pub(crate) fn feed(&mut self, r: LongRow) {
+        match self.engine.instant(r.car as usize, r.t_ns) {
+            Ok(inst) => {
+                if let Some(ch) = Channel::ALL.get(usize::from(r.channel)) {
+                    inst.set(*ch, r.value);
+                }
+                inst.set_lap(r.lap());
+            }
+            Err(reason) => self.engine.rejects.add(0, reason, || {
+                "row older than its car's emitted samples after sorting".to_string()
+            }),
+        }
+    }
+
+    /// Emits every open instant (end of a sorted input).
+    pub(crate) fn flush(&mut self) {
+        self.engine.flush();
+        self.done = true;
+    }
+
+    /// Takes the next built sample, if any.
+    pub(crate) fn pop(&mut self) -> Option<Sample> {
+        self.engine.out.pop_front()
+    }
+
+    /// Counts rows found out of time order (informative: the sorted reader places them).
+    pub(crate) fn count_out_of_order(&mut self, n: u64) {
+        self.engine.rows_out_of_order += n;
+    }
+
+    /// Counts one sorted run spilled by the time-ordered reader.
+    pub(crate) fn count_spill_run(&mut self) {
+        self.engine.spill_runs += 1;
+    }
+}
+
+/// `lap` of a [`LongRow`] when the row has none.
+pub(crate) const NO_LAP: u32 = u32::MAX;
+
+/// One parsed telemetry row, compact enough to sort and spill (25 bytes on disk).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LongRow {
+    pub t_ns: i64,
+    pub car: u32,
+    pub channel: u8,
+    pub lap: u32,
+    pub value: f64,
+}
+
+impl LongRow {
+    pub const BYTES: usize = 25;
+    #[inline]
+    pub fn lap(&self) -> Option<u32> {
+        (self.lap != NO_LAP).then_some(self.lap)
+    }
+    #[inline]
+    pub fn key(&self) -> (i64, u32) {
+        (self.t_ns, self.car)
+    }
+    pub fn encode(&self, out: &mut [u8; Self::BYTES]) {
+        out[0..8].copy_from_slice(&self.t_ns.to_le_bytes());
+        out[8..12].copy_from_slice(&self.car.to_le_bytes());
+        out[12] = self.channel;
+        out[13..17].copy_from_slice(&self.lap.to_le_bytes());
+        out[17..25].copy_from_slice(&self.value.to_le_bytes());
+    }
+    pub fn decode(b: &[u8; Self::BYTES]) -> LongRow {
+        let mut i8b = [0u8; 8];
+        let mut i4b = [0u8; 4];
+        i8b.copy_from_slice(&b[0..8]);
+        let t_ns = i64::from_le_bytes(i8b);
+        i4b.copy_from_slice(&b[8..12]);
+        let car = u32::from_le_bytes(i4b);
+        i4b.copy_from_slice(&b[13..17]);
+        let lap = u32::from_le_bytes(i4b);
+        i8b.copy_from_slice(&b[17..25]);
+        LongRow {
+            t_ns,
+            car,
+            channel: b[12],
+            lap,
+            value: f64::from_le_bytes(i8b),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub(crate) struct Row<'a> {
 }
 
 impl Row<'_> {
-    fn raw(&self, col: Option<usize>) -> &[u8] {
+    pub(crate) fn raw(&self, col: Option<usize>) -> &[u8] {
         col.and_then(|i| self.rec.get(i))
             .map(trim)
             .unwrap_or_default()
@@ -112,7 +112,10 @@ pub(crate) fn read_rows<R: Read, T>(
             header: &opened.header,
         };
         match f(&row, &opened.header) {
-            Ok(t) => table.records.push(t),
+            Ok(t) => {
+                table.records.push(t);
+                table.lines.push(line);
+            }
             Err((reason, detail)) => table.rejects.add(line, reason, || detail),
         }
     }
@@ -155,6 +158,11 @@ pub struct RaceResult {
     pub position: Option<u32>,
     /// Car number label as written (`021` ≠ `21`).
     pub car_number: String,
+    /// The car's id in this race: the number, or the number and what tells two cars of
+    /// one number apart (`3-Legends`, `3#2`; see the crate's car-id rule).
+    pub car_id: String,
+    /// `GROUP` (`Legends`...), trimmed.
+    pub group: Option<String>,
     /// `Classified`, `DNF`, ... as written.
     pub status: Option<String>,
     /// Laps completed.
@@ -171,8 +179,12 @@ pub struct RaceResult {
 
 /// Reads `03_Results*` / `00_Results*` (`POSITION;NUMBER;STATUS;LAPS;TOTAL_TIME;GAP_FIRST;
 /// GAP_PREVIOUS;FL_LAPNUM;FL_TIME;FL_KPH;CLASS;...`). Required: `POSITION`, `NUMBER`.
+/// `POSITION` may be written `1.0`; text there (`DNF`) leaves the position empty and is
+/// noted. One number on two cars gets two ids (see the module `ids` rule, in
+/// [`RaceResult::car_id`]).
 pub fn read_results<R: Read>(reader: R) -> Result<Table<RaceResult>, Error> {
-    read_rows(
+    let mut bad_positions: Vec<String> = Vec::new();
+    let mut t = read_rows(
         reader,
         FileKind::Results,
         &["POSITION", "NUMBER"],
@@ -181,10 +193,18 @@ pub fn read_results<R: Read>(reader: R) -> Result<Table<RaceResult>, Error> {
                 .text(h.find("NUMBER"))
                 .ok_or((RejectReason::MissingField, "NUMBER is empty".to_string()))?;
             let pos_col = h.find("POSITION");
-            let position = row.int(pos_col).ok().flatten();
+            let position = match row.int(pos_col) {
+                Ok(p) => p,
+                Err(_) => {
+                    bad_positions.push(format!("{car_number}: {}", show(row.raw(pos_col))));
+                    None
+                }
+            };
             Ok(RaceResult {
                 position,
+                car_id: car_number.clone(),
                 car_number,
+                group: row.text(h.find("GROUP")),
                 status: row.text(h.find("STATUS")),
                 laps: row.int(h.find("LAPS"))?,
                 total_time_s: row.dur(h.find("TOTAL_TIME"))?,
@@ -196,7 +216,32 @@ pub fn read_results<R: Read>(reader: R) -> Result<Table<RaceResult>, Error> {
                 class: row.text(h.find("CLASS")),
             })
         },
-    )
+    )?;
+    if !bad_positions.is_empty() {
+        t.notes.push(format!(
+            "results: POSITION is not a number for {} car(s), position left empty: {}",
+            bad_positions.len(),
+            bad_positions.join(", ")
+        ));
+    }
+    let keys: Vec<crate::ids::CarKey<'_>> = t
+        .records
+        .iter()
+        .zip(&t.lines)
+        .map(|(r, &line)| crate::ids::CarKey {
+            number: &r.car_number,
+            group: r.group.as_deref(),
+            class: r.class.as_deref(),
+            lap: None,
+            line,
+        })
+        .collect();
+    let (ids, notes) = crate::ids::assign_car_ids(&keys, "results");
+    for (r, id) in t.records.iter_mut().zip(ids) {
+        r.car_id = id;
+    }
+    t.notes.extend(notes);
+    Ok(t)
 }
 
 /// One of a driver's best laps.
@@ -298,4 +343,29 @@ pub fn read_weather<R: Read>(reader: R) -> Result<Table<Weather>, Error> {
             })
         },
     )
+}
+
+/// One row of a file kept as (column, value) pairs, for files PitWall stores but does not
+/// interpret: results by class (`CLASS_TYPE;POS;PIC;NUMBER;...`) and championship
+/// standings (`Pos;Participant;Points;Number;...`).
+pub type Fields = Vec<(String, String)>;
+
+/// Reads a results-by-class or championship file as rows of (column, value), empty values
+/// and empty column names left out. Required: `NUMBER`.
+pub fn read_fields<R: Read>(reader: R, kind: FileKind) -> Result<Table<Fields>, Error> {
+    read_rows(reader, kind, &["NUMBER"], |row, h| {
+        let mut v = Fields::new();
+        for (i, name) in h.names.iter().enumerate() {
+            if name.trim().is_empty() {
+                continue;
+            }
+            if let Some(t) = row.text(Some(i)) {
+                v.push((name.trim().to_string(), t));
+            }
+        }
+        if row.text(h.find("NUMBER")).is_none() {
+            return Err((RejectReason::MissingField, "NUMBER is empty".to_string()));
+        }
+        Ok(v)
+    })
 }

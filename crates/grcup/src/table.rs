@@ -14,6 +14,11 @@ pub struct Table<T> {
     pub rows_read: u64,
     /// The rows refused, by reason, with examples.
     pub rejects: Rejects,
+    /// What the reader decided that a reader of the import should know (a number split
+    /// into two cars, a value that was not used...).
+    pub notes: Vec<String>,
+    /// The file line of each record (same order as `records`).
+    pub lines: Vec<u64>,
 }
 
 impl<T> Default for Table<T> {
@@ -22,6 +27,8 @@ impl<T> Default for Table<T> {
             records: Vec::new(),
             rows_read: 0,
             rejects: Rejects::default(),
+            notes: Vec::new(),
+            lines: Vec::new(),
         }
     }
 }

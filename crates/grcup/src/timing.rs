@@ -37,6 +37,11 @@ impl Flag {
 pub struct OfficialLap {
     /// `NUMBER`, a label as written (`021` ≠ `21`).
     pub car_number: String,
+    /// The car's id in this race: the number, or the number and what tells two cars of
+    /// one number apart (`3-Legends` by GROUP, `3#2` by lap sequence); see the crate docs.
+    pub car_id: String,
+    /// `GROUP` (`Legends`...), trimmed.
+    pub group: Option<String>,
     pub driver_number: Option<u32>,
     pub lap: u32,
     pub lap_time_s: f64,
@@ -60,12 +65,27 @@ pub struct OfficialLap {
     pub hour: Option<String>,
 }
 
+/// (car, GROUP, CLASS, lap, lap time bits, elapsed bits): an exact repeat of a lap.
+type LapKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    u32,
+    u64,
+    Option<u64>,
+);
+
 /// Reads an official timing file (separator `;` or `,`, stray spaces around fields allowed,
 /// columns in any order). Required: `NUMBER`, `LAP_NUMBER`, `LAP_TIME`. A row with an empty
 /// car number, a bad lap number, an empty or malformed lap time, or a malformed number or
 /// time in another column is refused (counted) and the rest read on.
+///
+/// One number on two cars: rows of one `NUMBER` with different GROUP/CLASS are two cars;
+/// rows with the same GROUP/CLASS whose lap numbers restart are split by lap sequence;
+/// each split is in [`Table::notes`] and sets [`OfficialLap::car_id`]. A row identical to
+/// an earlier row of its car and lap (lap time and elapsed time) is refused as a duplicate.
 pub fn read_official_timing<R: Read>(reader: R) -> Result<Table<OfficialLap>, Error> {
-    read_rows(
+    let mut t = read_rows(
         reader,
         FileKind::OfficialTiming,
         &["NUMBER", "LAP_NUMBER", "LAP_TIME"],
@@ -97,7 +117,9 @@ pub fn read_official_timing<R: Read>(reader: R) -> Result<Table<OfficialLap>, Er
                 }
             });
             Ok(OfficialLap {
+                car_id: car_number.clone(),
                 car_number,
+                group: row.text(h.find("GROUP")),
                 driver_number: row.int(h.find("DRIVER_NUMBER"))?,
                 lap,
                 lap_time_s,
@@ -117,5 +139,53 @@ pub fn read_official_timing<R: Read>(reader: R) -> Result<Table<OfficialLap>, Er
                 hour: row.text(h.find("HOUR")),
             })
         },
-    )
+    )?;
+    // Exact repeats of a lap (same car, GROUP, CLASS, lap, lap time, elapsed) are duplicates.
+    let mut seen: std::collections::HashSet<LapKey> = std::collections::HashSet::new();
+    let mut keep_records = Vec::with_capacity(t.records.len());
+    let mut keep_lines = Vec::with_capacity(t.records.len());
+    for (r, line) in std::mem::take(&mut t.records)
+        .into_iter()
+        .zip(std::mem::take(&mut t.lines))
+    {
+        let key = (
+            r.car_number.clone(),
+            r.group.clone(),
+            r.class.clone(),
+            r.lap,
+            r.lap_time_s.to_bits(),
+            r.elapsed_s.map(f64::to_bits),
+        );
+        if !seen.insert(key) {
+            t.rejects.add(line, RejectReason::Duplicate, || {
+                format!(
+                    "car {} lap {} repeated with the same times",
+                    r.car_number, r.lap
+                )
+            });
+            continue;
+        }
+        keep_records.push(r);
+        keep_lines.push(line);
+    }
+    t.records = keep_records;
+    t.lines = keep_lines;
+    let keys: Vec<crate::ids::CarKey<'_>> = t
+        .records
+        .iter()
+        .zip(&t.lines)
+        .map(|(r, &line)| crate::ids::CarKey {
+            number: &r.car_number,
+            group: r.group.as_deref(),
+            class: r.class.as_deref(),
+            lap: Some(r.lap),
+            line,
+        })
+        .collect();
+    let (ids, notes) = crate::ids::assign_car_ids(&keys, "timing");
+    for (r, id) in t.records.iter_mut().zip(ids) {
+        r.car_id = id;
+    }
+    t.notes.extend(notes);
+    Ok(t)
 }

@@ -751,3 +751,83 @@ fn garbage_after_a_valid_header_is_counted_not_fatal() {
         stats.rows_rejected() + stats.rows_unknown_channel
     );
 }
+
+// ---------------------------------------------------------------- rows in any order
+
+fn sorted_all(bytes: &[u8], chunk_rows: usize) -> (Vec<Sample>, PivotStats) {
+    let mut p = SortedLongPivot::new(bytes, PivotConfig::new("s"), chunk_rows, memory_spill())
+        .expect("header");
+    let mut out = Vec::new();
+    let stats = p.for_each_sample(|s| out.push(s)).expect("read");
+    (out, stats)
+}
+
+fn keyed(samples: Vec<Sample>) -> BTreeMap<(String, i64), Sample> {
+    samples
+        .into_iter()
+        .map(|s| ((s.car_id.to_string(), (s.t_s * 1e3).round() as i64), s))
+        .collect()
+}
+
+#[test]
+fn newest_first_blocks_keep_every_instant_and_match_the_in_order_file() {
+    // Each car's rows newest first, one block of ~10 channel rows per instant.
+    let (ordered, st_o) = pivot_all(&fixture("long_in_order.csv"), PivotConfig::new("s"));
+    assert_eq!(st_o.rows_rejected(), 0);
+    assert_eq!(ordered.len(), 80);
+    let (sorted, st_s) = sorted_all(&fixture("long_reversed.csv"), 1_000_000);
+    assert_eq!(st_s.rows_read, 680);
+    assert_eq!(st_s.rows_rejected(), 0, "{:?}", st_s.rejects);
+    assert!(st_s.rows_out_of_order > 600, "{}", st_s.rows_out_of_order);
+    assert_eq!(st_s.spill_runs, 0);
+    assert_eq!(sorted.len(), 80, "every instant kept");
+    let (a, b) = (keyed(ordered), keyed(sorted));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, s) in &a {
+        assert_eq!(Some(s), b.get(k), "{k:?}");
+    }
+    // Carry-forward happened in time order: odd instants carry the previous speed.
+    let car17: Vec<&Sample> = b.values().filter(|s| &*s.car_id == "17").collect();
+    assert_eq!(car17[1].speed_kmh, car17[0].speed_kmh);
+    assert_eq!(car17[1].lap_dist_m, Some(3500.0));
+    // Lap 32768 repaired, the wrap to lap 6 seen.
+    assert!(car17.iter().all(|s| matches!(s.lap, Some(5) | Some(6))));
+    // The streaming pivot cannot read this order: that is the bug this reader fixes.
+    let (_, st_stream) = pivot_all(&fixture("long_reversed.csv"), PivotConfig::new("s"));
+    assert!(st_stream.rejects.count(RejectReason::TimestampBackwards) > 0);
+}
+
+#[test]
+fn spilled_runs_merge_to_the_same_samples() {
+    let mut data = Vec::new();
+    grcup::synth::write_long_csv(&mut data, 30_000, 4).unwrap();
+    let (ordered, _) = pivot_all(&data, PivotConfig::new("s"));
+    // Reverse the data rows in blocks of 10 (not aligned to instants: rows of one instant
+    // end up in two blocks, as in the worst real exports).
+    let text = String::from_utf8(data).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = lines.remove(0);
+    let mut blocks: Vec<&[&str]> = lines.chunks(10).collect();
+    blocks.reverse();
+    let mut shuffled = String::from(header);
+    shuffled.push('\n');
+    for b in blocks {
+        for l in b {
+            shuffled.push_str(l);
+            shuffled.push('\n');
+        }
+    }
+    let (sorted, st) = sorted_all(shuffled.as_bytes(), 1000);
+    assert!(st.spill_runs >= 30, "{}", st.spill_runs);
+    assert_eq!(st.rows_rejected(), 0);
+    assert_eq!(sorted.len(), ordered.len());
+    let (a, b) = (keyed(ordered), keyed(sorted));
+    for (k, s) in &a {
+        let t = b.get(k).expect("instant kept");
+        assert_eq!(
+            (s.speed_kmh, s.rpm, s.lap_dist_m, s.accx_g, s.gear),
+            (t.speed_kmh, t.rpm, t.lap_dist_m, t.accx_g, t.gear),
+            "{k:?}"
+        );
+    }
+}

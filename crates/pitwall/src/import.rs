@@ -10,9 +10,12 @@
 //!   are the differences of consecutive events);
 //! * results, weather, best laps → `session_meta` as JSON (`results`, `weather`, `best_laps`).
 
+use crate::import_report::FileReport;
 use anyhow::{bail, Context};
 use clap::Args;
-use grcup::{FileKind, LongPivot, PivotConfig, PivotStats, VehicleInfo, WidePivot};
+use grcup::{
+    FileKind, LongPivot, PivotConfig, PivotStats, SortedLongPivot, VehicleInfo, WidePivot,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -139,16 +142,31 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         )
     })?;
     store.ensure_session(&session, args.track.as_deref())?;
+    let (renames, rename_notes) = reconcile_ids(&args.files, &kinds);
     let ctx = Ctx {
+        renames,
         session: Arc::from(session.as_str()),
+        data_dir: args.data_dir.data_dir.clone(),
         track: args.track.as_deref().map(Arc::from),
         batch: args.batch.max(1),
         quiet: args.quiet,
     };
+    let mut reports = Vec::new();
     for (path, kind) in args.files.iter().zip(kinds) {
-        import_file(&mut store, &ctx, path, kind)
+        let mut r = import_file(&mut store, &ctx, path, kind)
             .with_context(|| format!("importing {} ({kind})", path.display()))?;
+        if kind == FileKind::OfficialTiming {
+            r.notes.extend(rename_notes.iter().cloned());
+        }
+        reports.push(r);
     }
+    let report = crate::import_report::build(&store, &session, reports)?;
+    crate::import_report::print(&report);
+    store.set_session_meta(
+        &session,
+        store::META_IMPORT_REPORT,
+        &serde_json::to_string(&report)?,
+    )?;
     store.checkpoint()?;
     println!("{session}");
     Ok(())
@@ -168,19 +186,126 @@ fn check(path: &Path, kind: FileKind) -> anyhow::Result<()> {
         FileKind::Results => drop(grcup::read_results(f)?),
         FileKind::Weather => drop(grcup::read_weather(f)?),
         FileKind::BestLaps => drop(grcup::read_best_laps(f)?),
+        FileKind::ClassResults | FileKind::Championship => drop(grcup::read_fields(f, kind)?),
     }
     Ok(())
 }
 
+/// Whether a results file is the provisional one. The provisional and official results
+/// files have the same header, so this is the one place a file name is read: a name
+/// containing "provisional" (any case) labels the file provisional; anything else is
+/// official. It never decides what kind a file is.
+pub fn is_provisional(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .to_ascii_lowercase()
+                .contains("provisional")
+        })
+        .unwrap_or(false)
+}
+
+/// Timing car ids renamed to the results' ids: a number split by lap sequence in the
+/// timing file (`3`, `3#2`) whose cars the results tell apart (`3`, `3-Legends`) is matched
+/// car by car on laps completed and total time (the last lap's `ELAPSED`).
+fn reconcile_ids(files: &[PathBuf], kinds: &[FileKind]) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut timing: Vec<grcup::OfficialLap> = Vec::new();
+    let mut official: Option<Vec<grcup::RaceResult>> = None;
+    let mut provisional: Option<Vec<grcup::RaceResult>> = None;
+    for (p, k) in files.iter().zip(kinds) {
+        let Ok(f) = File::open(p) else { continue };
+        match k {
+            FileKind::OfficialTiming => {
+                if let Ok(t) = grcup::read_official_timing(f) {
+                    timing.extend(t.records);
+                }
+            }
+            FileKind::Results => {
+                if let Ok(t) = grcup::read_results(f) {
+                    if is_provisional(p) {
+                        provisional = Some(t.records);
+                    } else {
+                        official = Some(t.records);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut renames = BTreeMap::new();
+    let mut notes = Vec::new();
+    let Some(results) = official.or(provisional) else {
+        return (renames, notes);
+    };
+    // Per timing car: laps and last elapsed.
+    let mut per_car: BTreeMap<&str, (&str, u32, Option<f64>)> = BTreeMap::new();
+    for l in &timing {
+        let e = per_car
+            .entry(l.car_id.as_str())
+            .or_insert((l.car_number.as_str(), 0, None));
+        e.1 += 1;
+        if l.elapsed_s.is_some() {
+            e.2 = l.elapsed_s;
+        }
+    }
+    let result_ids: std::collections::BTreeSet<&str> =
+        results.iter().map(|r| r.car_id.as_str()).collect();
+    let mut taken: std::collections::BTreeSet<&str> = per_car.keys().copied().collect();
+    for (tid, (number, laps, elapsed)) in &per_car {
+        if result_ids.contains(tid)
+            && !per_car
+                .keys()
+                .any(|k| k != tid && k.starts_with(&format!("{number}#")))
+        {
+            continue;
+        }
+        let cands: Vec<&grcup::RaceResult> = results
+            .iter()
+            .filter(|r| r.car_number == *number && r.laps == Some(*laps))
+            .filter(|r| match (r.total_time_s, elapsed) {
+                (Some(a), Some(b)) => (a - b).abs() < 0.002,
+                _ => false,
+            })
+            .collect();
+        match cands.as_slice() {
+            [r] if r.car_id != *tid && !taken.contains(r.car_id.as_str()) => {
+                notes.push(format!(
+                    "timing car {tid} is the results' {} ({laps} laps, same total time): renamed",
+                    r.car_id
+                ));
+                taken.insert(r.car_id.as_str());
+                renames.insert(tid.to_string(), r.car_id.clone());
+            }
+            [r] if r.car_id == *tid => {}
+            _ if tid.contains('#') => notes.push(format!(
+                "timing car {tid} matches no single results line (laps, total time): kept as {tid}"
+            )),
+            _ => {}
+        }
+    }
+    // A rename may free an id another timing car matches: swap pairs are handled because
+    // renames are applied together.
+    (renames, notes)
+}
+
 struct Ctx {
+    /// Timing car id → the results' id (see [`reconcile_ids`]).
+    renames: BTreeMap<String, String>,
     session: Arc<str>,
+    data_dir: PathBuf,
     track: Option<Arc<str>>,
     batch: usize,
     quiet: bool,
 }
 
-fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> anyhow::Result<()> {
+fn import_file(
+    store: &mut Store,
+    ctx: &Ctx,
+    path: &Path,
+    kind: FileKind,
+) -> anyhow::Result<FileReport> {
     let name = path.display().to_string();
+    let mut rep = FileReport::new(path, kind);
     let open = || File::open(path).with_context(|| format!("cannot open {name}"));
     match kind {
         FileKind::LongTelemetry | FileKind::WideTelemetry => {
@@ -188,12 +313,55 @@ fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> any
             cfg.track = ctx.track.clone();
             let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             let pivot = if kind == FileKind::LongTelemetry {
-                Pivot::Long(LongPivot::new(open()?, cfg)?)
+                // Rows in any order: chunked external sort, runs spilled beside the store.
+                let dir = ctx.data_dir.clone();
+                let spill: grcup::SpillFactory = Box::new(move || {
+                    let f = tempfile::tempfile_in(&dir).or_else(|_| tempfile::tempfile())?;
+                    Ok(Box::new(f) as Box<dyn grcup::SpillFile>)
+                });
+                Pivot::Sorted(SortedLongPivot::new(
+                    open()?,
+                    cfg,
+                    SortedLongPivot::<File>::DEFAULT_CHUNK_ROWS,
+                    spill,
+                )?)
             } else {
                 Pivot::Wide(WidePivot::new(open()?, cfg)?)
             };
             let s = import_pivot(store, ctx, pivot, size, &name)?;
             print_pivot_summary(&name, &s);
+            rep.rows_read = s.stats.rows_read;
+            rep.stored = s.accepted;
+            rep.instants = Some(s.stats.samples_emitted);
+            rep.cars = s.vehicles.len() as u64;
+            rep.add_rejects(&s.stats.rejects);
+            for (field, n) in &s.invalid {
+                rep.not_stored(&format!("invalid_sample:{field}"), *n);
+            }
+            if s.stats.rows_unknown_channel > 0 {
+                rep.notes.push(format!(
+                    "{} rows of channels PitWall does not use (ignored, not refused): {}",
+                    s.stats.rows_unknown_channel,
+                    s.stats
+                        .unknown_channels
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if s.stats.rows_out_of_order > 0 {
+                rep.notes.push(format!(
+                    "{} rows out of time order, sorted ({} runs spilled)",
+                    s.stats.rows_out_of_order, s.stats.spill_runs
+                ));
+            }
+            if s.stats.samples_lap_repaired > 0 {
+                rep.notes.push(format!(
+                    "lap column repaired on {} samples ({} laps)",
+                    s.stats.samples_lap_repaired, s.stats.laps_repaired
+                ));
+            }
         }
         FileKind::SeedJson => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
@@ -222,10 +390,24 @@ fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> any
             );
             print_reasons("refused", &reasons);
             print_reasons("invalid", &w.invalid);
+            rep.rows_read = total as u64;
+            rep.stored = w.accepted;
+            rep.instants = Some(w.accepted);
+            for (k, n) in &reasons {
+                rep.not_stored(&format!("refused:{k}"), *n);
+            }
+            for (k, n) in &w.invalid {
+                rep.not_stored(&format!("invalid_sample:{k}"), *n);
+            }
         }
         FileKind::OfficialTiming => {
             let t = grcup::read_official_timing(open()?)?;
-            let rows: Vec<OfficialLapRow> = t.records.iter().map(official_row).collect();
+            let mut rows: Vec<OfficialLapRow> = t.records.iter().map(official_row).collect();
+            for r in &mut rows {
+                if let Some(id) = ctx.renames.get(&r.car_number) {
+                    r.car_number = id.clone();
+                }
+            }
             store.write_official_laps(&ctx.session, &rows)?;
             let cars: std::collections::BTreeSet<&str> =
                 rows.iter().map(|r| r.car_number.as_str()).collect();
@@ -237,6 +419,12 @@ fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> any
                 t.rejects.total()
             );
             print_rejects(&t.rejects);
+            rep.rows_read = t.rows_read;
+            rep.stored = rows.len() as u64;
+            rep.cars = cars.len() as u64;
+            rep.laps = Some(rows.len() as u64);
+            rep.add_rejects(&t.rejects);
+            rep.notes.extend(t.notes.iter().cloned());
         }
         FileKind::LapBoundary => {
             let b = grcup::read_lap_boundaries(open()?)?;
@@ -269,11 +457,67 @@ fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> any
                 b.rejects.total()
             );
             print_rejects(&b.rejects);
+            rep.rows_read = b.rows_read;
+            rep.stored = rows.len() as u64;
+            rep.cars = b.cars.len() as u64;
+            rep.laps = Some(rows.len() as u64);
+            rep.add_rejects(&b.rejects);
+            rep.notes.extend(b.notes.iter().cloned());
+            if b.laps_repaired > 0 {
+                rep.notes.push(format!(
+                    "{} lap numbers repaired by order (32768, gaps)",
+                    b.laps_repaired
+                ));
+            }
+            if b.values_not_numeric > 0 {
+                rep.notes.push(format!(
+                    "{} rows with a `value` that is not a number (a timestamp): events kept, value empty",
+                    b.values_not_numeric
+                ));
+            }
+        }
+        FileKind::ClassResults | FileKind::Championship => {
+            let t = grcup::read_fields(open()?, kind)?;
+            let v: Vec<Value> = t
+                .records
+                .iter()
+                .map(|r| Value::Object(r.iter().map(|(k, v)| (k.clone(), json!(v))).collect()))
+                .collect();
+            let meta = match (kind, is_provisional(path)) {
+                (FileKind::Championship, _) => "championship",
+                (_, true) => "results_by_class_provisional",
+                (_, false) => "results_by_class",
+            };
+            store.set_session_meta(&ctx.session, meta, &Value::Array(v).to_string())?;
+            eprintln!(
+                "{name}: {} rows, {} stored as {meta}, {} rejected",
+                t.rows_read,
+                t.records.len(),
+                t.rejects.total()
+            );
+            print_rejects(&t.rejects);
+            rep.rows_read = t.rows_read;
+            rep.stored = t.records.len() as u64;
+            rep.cars = t.records.len() as u64;
+            rep.add_rejects(&t.rejects);
+            rep.notes
+                .push(format!("stored as session_meta `{meta}` (not interpreted)"));
         }
         FileKind::Results => {
             let t = grcup::read_results(open()?)?;
             let v: Vec<Value> = t.records.iter().map(result_json).collect();
-            store.set_session_meta(&ctx.session, "results", &Value::Array(v).to_string())?;
+            let meta = if is_provisional(path) {
+                store::META_RESULTS_PROVISIONAL
+            } else {
+                store::META_RESULTS
+            };
+            store.set_session_meta(&ctx.session, meta, &Value::Array(v).to_string())?;
+            rep.rows_read = t.rows_read;
+            rep.stored = t.records.len() as u64;
+            rep.cars = t.records.len() as u64;
+            rep.add_rejects(&t.rejects);
+            rep.notes.extend(t.notes.iter().cloned());
+            rep.notes.push(format!("stored as session_meta `{meta}`"));
             eprintln!(
                 "{name}: {} rows, {} results stored, {} rejected",
                 t.rows_read,
@@ -304,6 +548,9 @@ fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> any
                 t.records.len(),
                 t.rejects.total()
             );
+            rep.rows_read = t.rows_read;
+            rep.stored = t.records.len() as u64;
+            rep.add_rejects(&t.rejects);
             print_rejects(&t.rejects);
         }
         FileKind::BestLaps => {
@@ -328,16 +575,20 @@ fn import_file(store: &mut Store, ctx: &Ctx, path: &Path, kind: FileKind) -> any
                 t.records.len(),
                 t.rejects.total()
             );
+            rep.rows_read = t.rows_read;
+            rep.stored = t.records.len() as u64;
+            rep.cars = t.records.len() as u64;
+            rep.add_rejects(&t.rejects);
             print_rejects(&t.rejects);
         }
     }
-    Ok(())
+    Ok(rep)
 }
 
 /// grcup's official lap as the store's row.
 pub fn official_row(l: &grcup::OfficialLap) -> OfficialLapRow {
     OfficialLapRow {
-        car_number: l.car_number.clone(),
+        car_number: l.car_id.clone(),
         lap: l.lap,
         lap_time_s: l.lap_time_s,
         s1_s: l.sector_times_s[0],
@@ -372,7 +623,8 @@ fn gap_json(g: Option<grcup::Gap>) -> Value {
 
 fn result_json(r: &grcup::RaceResult) -> Value {
     json!({
-        "position": r.position, "car_number": r.car_number, "status": r.status,
+        "position": r.position, "car_number": r.car_number, "car_id": r.car_id,
+        "group": r.group, "status": r.status,
         "laps": r.laps, "total_time_s": r.total_time_s,
         "gap_first": gap_json(r.gap_first), "gap_previous": gap_json(r.gap_previous),
         "fastest_lap": r.fastest_lap, "fastest_lap_time_s": r.fastest_lap_time_s,
@@ -397,32 +649,32 @@ fn print_reasons(what: &str, m: &BTreeMap<String, u64>) {
 
 /// Either pivot behind one interface.
 pub enum Pivot<R: Read> {
-    Long(LongPivot<R>),
+    Sorted(SortedLongPivot<R>),
     Wide(WidePivot<R>),
 }
 
 impl<R: Read> Pivot<R> {
     pub fn next_sample(&mut self) -> Result<Option<Sample>, grcup::Error> {
         match self {
-            Pivot::Long(p) => p.next_sample(),
+            Pivot::Sorted(p) => p.next_sample(),
             Pivot::Wide(p) => p.next_sample(),
         }
     }
     pub fn bytes_read(&self) -> u64 {
         match self {
-            Pivot::Long(p) => p.bytes_read(),
+            Pivot::Sorted(p) => p.bytes_read(),
             Pivot::Wide(p) => p.bytes_read(),
         }
     }
     pub fn stats(&self) -> PivotStats {
         match self {
-            Pivot::Long(p) => p.stats(),
+            Pivot::Sorted(p) => p.stats(),
             Pivot::Wide(p) => p.stats(),
         }
     }
     pub fn vehicles(&self) -> Vec<VehicleInfo> {
         match self {
-            Pivot::Long(p) => p.vehicles(),
+            Pivot::Sorted(p) => p.vehicles(),
             Pivot::Wide(p) => p.vehicles(),
         }
     }

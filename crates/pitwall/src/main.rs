@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod export;
 mod import;
+mod import_report;
 mod model_cmd;
 mod parquet_out;
 mod race_cmd;

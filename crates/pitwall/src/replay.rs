@@ -12,7 +12,7 @@
 use crate::import::{sniff, Pivot};
 use anyhow::{bail, Context};
 use clap::Args;
-use grcup::{FileKind, LongPivot, PivotConfig, WidePivot};
+use grcup::{FileKind, PivotConfig, WidePivot};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,7 +111,16 @@ fn load(a: &ReplayArgs, data_dir: &Path) -> anyhow::Result<Vec<(f64, Sample)>> {
                 let cfg = PivotConfig::new(session);
                 let f = File::open(path).with_context(|| format!("cannot open {}", a.source))?;
                 let mut p = if kind == FileKind::LongTelemetry {
-                    Pivot::Long(LongPivot::new(f, cfg)?)
+                    // Rows in any order (spilled runs in the system's temp dir).
+                    let spill: grcup::SpillFactory = Box::new(|| {
+                        Ok(Box::new(tempfile::tempfile()?) as Box<dyn grcup::SpillFile>)
+                    });
+                    Pivot::Sorted(grcup::SortedLongPivot::new(
+                        f,
+                        cfg,
+                        grcup::SortedLongPivot::<File>::DEFAULT_CHUNK_ROWS,
+                        spill,
+                    )?)
                 } else {
                     Pivot::Wide(WidePivot::new(f, cfg)?)
                 };

@@ -992,3 +992,51 @@ pub async fn compare_laps(
         ),
     }
 }
+
+/// A session's import report and classification.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportReportResponse {
+    pub session_id: String,
+    /// What `pitwall import` did with each file: rows read, stored, instants, cars, laps,
+    /// rejections by reason, notes (numbers split into two cars...), and the lap check
+    /// against the results' `LAPS`. `null` for a session not made by `pitwall import`.
+    #[schema(value_type = Option<Object>)]
+    pub import_report: Option<Value>,
+    /// The classification: official results when imported, else provisional (each car
+    /// flagged `provisional`); `null` without results.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub classification: Option<Value>,
+}
+
+/// The import report of a session (stored by `pitwall import`) and its classification.
+#[utoipa::path(get, path = "/api/sessions/{id}/import_report", params(("id" = String, Path, description = "Session id")), responses(
+    (status = 200, body = ImportReportResponse),
+    (status = 404, description = "No such session", body = ErrorBody),
+    (status = 503, description = "Store unavailable", body = ErrorBody)
+))]
+pub async fn session_import_report(
+    State(st): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    let reader = st.reader.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let store = reader.lock();
+        let report = store
+            .session_meta(&id, store::META_IMPORT_REPORT)?
+            .and_then(|j| serde_json::from_str::<Value>(&j).ok());
+        let classification = store
+            .classification(&id)?
+            .and_then(|c| serde_json::to_value(c).ok());
+        Ok::<_, store::StoreError>(ImportReportResponse {
+            session_id: id,
+            import_report: report,
+            classification,
+        })
+    })
+    .await;
+    match res {
+        Ok(Ok(r)) => Json(r).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => join_error(e),
+    }
+}

@@ -108,6 +108,7 @@ pub struct SessionSummary {
         ready,
         metrics,
         crate::api::session_laps,
+        crate::api::session_import_report,
         crate::api::strategy_simulate,
         crate::api::dashboard_live,
         crate::api::driver_profile,
@@ -125,6 +126,7 @@ pub struct SessionSummary {
         SessionSummary,
         CarSummary,
         crate::api::LapsResponse,
+        crate::api::ImportReportResponse,
         crate::api::SimulateSessionRequest,
         crate::api::SimulateResponse,
         crate::api::DashboardLive,
@@ -141,6 +143,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/ingest", post(ingest))
         .route("/api/sessions", get(sessions))
         .route("/api/sessions/{id}/laps", get(crate::api::session_laps))
+        .route(
+            "/api/sessions/{id}/import_report",
+            get(crate::api::session_import_report),
+        )
         .route("/api/sessions/{id}/compare", get(crate::api::compare_laps))
         .route(
             "/api/strategy/simulate",

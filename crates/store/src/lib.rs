@@ -55,6 +55,31 @@ pub struct SessionInfo {
     pub official_laps: u64,
 }
 
+/// One car of a race's classification (see [`Store::classification`]).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClassifiedCar {
+    /// The car's id in the session, as in `official_laps` (`3`, `3-Legends`, `3#2`).
+    pub car_id: String,
+    /// The number as the results file wrote it.
+    pub car_number: String,
+    /// Finishing position (`None` when the file gave none).
+    pub position: Option<u32>,
+    /// Laps completed.
+    pub laps: Option<u32>,
+    /// `Classified`, `DNF`... as written.
+    pub status: Option<String>,
+    pub total_time_s: Option<f64>,
+    /// From a provisional results file (no official one was imported).
+    pub provisional: bool,
+}
+
+/// `session_meta` kind of the official results (the classification).
+pub const META_RESULTS: &str = "results";
+/// `session_meta` kind of provisional results.
+pub const META_RESULTS_PROVISIONAL: &str = "results_provisional";
+/// `session_meta` kind of the import report (JSON, one entry per file imported).
+pub const META_IMPORT_REPORT: &str = "import_report";
+
 /// One lap of one car from an official timing file (`23_AnalysisEnduranceWithSections_*`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct OfficialLapRow {
@@ -694,6 +719,43 @@ impl Store {
             params![sid, kind, json],
         )?;
         Ok(())
+    }
+
+    /// The race's classification: the official results when imported (`session_meta` kind
+    /// `results`), else the provisional ones (`results_provisional`), sorted by position
+    /// (cars without one last, in file order). `Ok(None)` when neither was imported.
+    /// Car ids match `official_laps` (one number on two cars gives two ids).
+    pub fn classification(&self, session: &str) -> Result<Option<Vec<ClassifiedCar>>> {
+        let (json, provisional) = match self.session_meta(session, META_RESULTS)? {
+            Some(j) => (j, false),
+            None => match self.session_meta(session, META_RESULTS_PROVISIONAL)? {
+                Some(j) => (j, true),
+                None => return Ok(None),
+            },
+        };
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let u32_of = |x: &serde_json::Value| x.as_u64().and_then(|n| u32::try_from(n).ok());
+        let str_of = |x: &serde_json::Value| x.as_str().map(str::to_string);
+        let mut cars: Vec<ClassifiedCar> = v
+            .as_array()
+            .map(|a| a.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| {
+                let car_number = str_of(&r["car_number"])?;
+                Some(ClassifiedCar {
+                    car_id: str_of(&r["car_id"]).unwrap_or_else(|| car_number.clone()),
+                    car_number,
+                    position: u32_of(&r["position"]),
+                    laps: u32_of(&r["laps"]),
+                    status: str_of(&r["status"]),
+                    total_time_s: r["total_time_s"].as_f64(),
+                    provisional,
+                })
+            })
+            .collect();
+        cars.sort_by_key(|c| c.position.unwrap_or(u32::MAX));
+        Ok(Some(cars))
     }
 
     /// The JSON document of `kind` attached to a session, if any.
