@@ -438,48 +438,31 @@ pub fn session_lap_records(
     Ok((recs, source))
 }
 
-/// The real classification of a stored session for back-tests: the official results file's
-/// positions, else a provisional one's (`results_provisional`); `None` without results (the
-/// back-test then takes the timing's order). Cars without a position (not started) are left out.
+/// The real classification of a stored session for back-tests ([`Store::classification`]:
+/// official results preferred over provisional); `None` without results (the back-test then
+/// takes the timing's order). Cars without a position (not started) are left out.
 pub fn session_classification(
     store: &Store,
     session: &str,
 ) -> store::Result<Option<(Vec<strategy::Classified>, strategy::TruthSource)>> {
-    for (kind, source) in [
-        ("results", strategy::TruthSource::OfficialResults),
-        (
-            "results_provisional",
-            strategy::TruthSource::ProvisionalResults,
-        ),
-    ] {
-        let Some(doc) = store.session_meta(session, kind)? else {
-            continue;
-        };
-        let Ok(Value::Array(rows)) = serde_json::from_str::<Value>(&doc) else {
-            continue;
-        };
-        let mut cars: Vec<strategy::Classified> = rows
-            .iter()
-            .filter_map(|r| {
-                let position = r.get("position")?.as_u64()?;
-                let car_id = r
-                    .get("car_id")
-                    .or_else(|| r.get("car_number"))?
-                    .as_str()?
-                    .to_string();
-                Some(strategy::Classified {
-                    car_id,
-                    position: u32::try_from(position).ok()?,
-                })
+    let Some(cars) = store.classification(session)? else {
+        return Ok(None);
+    };
+    let source = if cars.iter().any(|c| c.provisional) {
+        strategy::TruthSource::ProvisionalResults
+    } else {
+        strategy::TruthSource::OfficialResults
+    };
+    let out: Vec<strategy::Classified> = cars
+        .into_iter()
+        .filter_map(|c| {
+            Some(strategy::Classified {
+                position: c.position?,
+                car_id: c.car_id,
             })
-            .collect();
-        if cars.is_empty() {
-            continue;
-        }
-        cars.sort_by_key(|c| c.position);
-        return Ok(Some((cars, source)));
-    }
-    Ok(None)
+        })
+        .collect();
+    Ok((!out.is_empty()).then_some((out, source)))
 }
 
 /// Readies telemetry-cut lap records for the strategy model: telemetry carries no flag, so a
