@@ -5,7 +5,8 @@
 # results' LAPS. Prints the session ids it created ("session <event> <id>").
 #
 # An event's files are gathered from every mirror given (one mirror may hold an official
-# results file another lacks); files with the same content are taken once.
+# results file another lacks); a file of the same name and content is taken once (a provisional
+# and an official results file with the same rows are both kept: the name says which is which).
 #
 # Only paths containing "/Race 1/" are read (the pattern cannot match Race 2), and never a
 # telemetry sample file. Mirrors that are absent are reported and skipped; exit 0.
@@ -62,10 +63,11 @@ for m in "${MIRRORS[@]}"; do
     f="$dir/$(basename "$p")"
     git --git-dir "$m" show "HEAD:$p" > "$TMP/file"
     sum=$(sha256sum < "$TMP/file" | cut -c1-16)
-    if grep -qx "$sum" "$dir/.sums" 2>/dev/null; then
+    key="$sum $(basename "$p")"
+    if grep -qxF "$key" "$dir/.sums" 2>/dev/null; then
       continue
     fi
-    echo "$sum" >> "$dir/.sums"
+    echo "$key" >> "$dir/.sums"
     [ -e "$f" ] && f="$dir/${sum}_$(basename "$p")"
     mv "$TMP/file" "$f"
   done < "$TMP/paths"

@@ -16,6 +16,16 @@ struct RaceBacktest {
     truth: TruthSource,
     total_laps: u32,
     cuts: Vec<Cut>,
+    /// Cut-offs this race could not be back-tested at, with the reason.
+    skipped: Vec<Skipped>,
+}
+
+/// A cut-off left out of one race.
+#[derive(Debug, Serialize)]
+struct Skipped {
+    at: Option<f64>,
+    at_lap: u32,
+    reason: String,
 }
 
 /// One cut-off of one race.
@@ -148,6 +158,33 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
             eprintln!("report written to {}", path.display());
         }
     }
+    if a.json && a.session.is_some() && a.lap.is_some() {
+        // One race at one lap: the flat shape of the first back-test command (kept for the
+        // tools that read it), with the new figures beside.
+        if let Some((r, c)) = results.first().and_then(|r| Some((r, r.cuts.first()?))) {
+            let b = &c.result;
+            let out = serde_json::json!({
+                "session_id": r.session_id,
+                "lap_source": r.lap_source,
+                "truth": b.truth,
+                "at_lap": b.at_lap,
+                "total_laps": b.total_laps,
+                "cars": b.cars.len(),
+                "mae_positions": b.mae_positions,
+                "median_mae_positions": b.median_mae_positions,
+                "coverage80": b.coverage80,
+                "baseline_mae_positions": b.baseline_mae_positions,
+                "pace_baseline_mae_positions": b.pace_baseline_mae_positions,
+                "unclassified": b.unclassified,
+                "per_car": b.cars,
+                "fitted": b.fitted,
+                "iterations": iterations,
+                "elapsed_s": elapsed,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(());
+        }
+    }
     if a.json {
         let out = serde_json::json!({
             "iterations": iterations,
@@ -199,15 +236,26 @@ fn run_all(
         };
         let mut race_cuts = Vec::new();
         let mut truth = TruthSource::Timing;
+        let mut skipped = Vec::new();
         for &c in cuts {
             let at_lap = c.at_lap(total_laps);
-            let res = strategy::backtest_with(records, at_lap, &opts)
-                .map_err(|e| anyhow::anyhow!("{session}, {}: {e}", c.label()))?;
-            truth = res.truth;
-            race_cuts.push(Cut {
-                at: c.fraction(),
-                result: res,
-            });
+            match strategy::backtest_with(records, at_lap, &opts) {
+                Ok(res) => {
+                    truth = res.truth;
+                    race_cuts.push(Cut {
+                        at: c.fraction(),
+                        result: res,
+                    });
+                }
+                // One cut-off the race cannot answer (too early, too late) does not stop the
+                // others: it is reported with its reason.
+                Err(e) if inputs.len() * cuts.len() > 1 => skipped.push(Skipped {
+                    at: c.fraction(),
+                    at_lap,
+                    reason: e.to_string(),
+                }),
+                Err(e) => anyhow::bail!("{session}, {}: {e}", c.label()),
+            }
         }
         out.push(RaceBacktest {
             session_id: session.clone(),
@@ -215,6 +263,7 @@ fn run_all(
             truth,
             total_laps,
             cuts: race_cuts,
+            skipped,
         });
     }
     Ok(out)
@@ -222,13 +271,15 @@ fn run_all(
 
 fn pool(results: &[RaceBacktest], cuts: &[CutSpec]) -> Vec<Pooled> {
     let mut out = Vec::new();
-    for (k, c) in cuts.iter().enumerate() {
+    for c in cuts {
         let mut p = Pooled {
             at: c.fraction(),
             ..Pooled::default()
         };
         for r in results {
-            let Some(cut) = r.cuts.get(k) else { continue };
+            let Some(cut) = r.cuts.iter().find(|x| x.at == c.fraction()) else {
+                continue;
+            };
             let b = &cut.result;
             let n = b.cars.len();
             let w = n as f64;
@@ -295,6 +346,14 @@ fn print_race(r: &RaceBacktest, per_car: bool) {
                 b.unclassified.join(", ")
             );
         }
+    }
+    for s in &r.skipped {
+        println!(
+            "  {:>6} {:>6}  skipped: {}",
+            s.at.map(|f| format!("{f}")).unwrap_or_else(|| "-".into()),
+            s.at_lap,
+            s.reason
+        );
     }
     if per_car {
         if let Some(c) = r.cuts.first() {
@@ -606,43 +665,44 @@ pub fn calibrate(a: StrategyArgs) -> anyhow::Result<()> {
         });
     }
     drop(store);
-    let cal = strategy::calibrate(&races);
-    let measured = cal.apply(&base);
     let iterations = a.iterations.unwrap_or(1000);
     let seed = a.seed.unwrap_or(0);
-    let thresholds = [0.0, 0.25, 0.5, 1.0, 1.5, 2.5];
-    let scales = [1.0, 1.25, 1.5, 2.0];
     let cuts: Vec<f64> = if a.at.is_empty() {
         vec![0.25, 0.5, 0.75]
     } else {
         a.at.clone()
     };
-    let grid_races =
-        (thresholds.len() * scales.len() * races.len() * cuts.len()) as u64 * u64::from(iterations);
+    let grid_races = (THRESHOLDS_S.len() * NOISE_SCALES.len() * races.len() * cuts.len()) as u64
+        * u64::from(iterations)
+        * if a.leave_one_out {
+            races.len() as u64
+        } else {
+            1
+        };
     let races2 = races.clone();
-    let measured2 = measured.clone();
+    let base2 = base.clone();
     let cuts2 = cuts.clone();
-    let grid = with_progress(Some(grid_races), a.json, move || {
-        strategy::tune_by_backtest(
-            &races2,
-            &measured2,
-            &thresholds,
-            &scales,
-            &cuts2,
-            iterations,
-            seed,
-        )
+    let loo = a.leave_one_out;
+    let (fitted, held_out) = with_progress(Some(grid_races), a.json, move || {
+        let all = calibrate_params(&races2, &base2, &cuts2, iterations, seed);
+        let held_out = loo.then(|| leave_one_out(&races2, &base2, &cuts2, iterations, seed));
+        (all, held_out)
     })?;
-    let Some(best) = grid.first().cloned() else {
-        anyhow::bail!("no back-test could be run on these races (too few laps?)");
-    };
-    let mut params = measured;
-    params.overtaking.threshold_s = best.overtaking_threshold_s;
-    params.driver.noise_scale = best.noise_scale;
+    let (cal, params, grid) = fitted.ok_or_else(|| {
+        anyhow::anyhow!("no back-test could be run on these races (too few laps?)")
+    })?;
     std::fs::write(&out, calibration_toml(&a.sessions, &cal, &params, &grid))
         .with_context(|| format!("writing {}", out.display()))?;
     if a.json {
-        let v = serde_json::json!({"calibration": cal, "tuning": grid, "out": out});
+        let v = serde_json::json!({
+            "calibration": cal,
+            "tuning": grid,
+            "out": out,
+            "leave_one_out": held_out.as_ref().map(|h| serde_json::json!({
+                "races": h,
+                "pooled": pool(h, &cuts.iter().map(|&f| CutSpec::Fraction(f)).collect::<Vec<_>>()),
+            })),
+        });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -702,7 +762,97 @@ pub fn calibrate(a: StrategyArgs) -> anyhow::Result<()> {
     }
     println!();
     println!("written to {} (use it with --params)", out.display());
+    if let Some(h) = &held_out {
+        print_held_out(h);
+    }
     Ok(())
+}
+
+/// The tuning grid of the overtaking threshold and the noise scale.
+const THRESHOLDS_S: [f64; 6] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.5];
+const NOISE_SCALES: [f64; 4] = [1.0, 1.25, 1.5, 2.0];
+
+type Calibrated = (
+    strategy::Calibration,
+    RaceParams,
+    Vec<strategy::TuningPoint>,
+);
+
+/// Measures, then tunes by back-test: the parameters a calibration writes.
+fn calibrate_params(
+    races: &[strategy::CalibrationRace],
+    base: &RaceParams,
+    cuts: &[f64],
+    iterations: u32,
+    seed: u64,
+) -> Option<Calibrated> {
+    let cal = strategy::calibrate(races);
+    let measured = cal.apply(base);
+    let grid = strategy::tune_by_backtest(
+        races,
+        &measured,
+        &THRESHOLDS_S,
+        &NOISE_SCALES,
+        cuts,
+        iterations,
+        seed,
+    );
+    let best = grid.first()?.clone();
+    let mut params = measured;
+    params.overtaking.threshold_s = best.overtaking_threshold_s;
+    params.driver.noise_scale = best.noise_scale;
+    Some((cal, params, grid))
+}
+
+/// Each race back-tested with a calibration of the others only: the honest figure.
+fn leave_one_out(
+    races: &[strategy::CalibrationRace],
+    base: &RaceParams,
+    cuts: &[f64],
+    iterations: u32,
+    seed: u64,
+) -> Vec<RaceBacktest> {
+    let mut out = Vec::new();
+    for (k, race) in races.iter().enumerate() {
+        let others: Vec<strategy::CalibrationRace> = races
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != k)
+            .map(|(_, r)| r.clone())
+            .collect();
+        let Some((_, params, _)) = calibrate_params(&others, base, cuts, iterations, seed) else {
+            continue;
+        };
+        let specs: Vec<CutSpec> = cuts.iter().map(|&f| CutSpec::Fraction(f)).collect();
+        let input: Input = (
+            race.name.clone(),
+            race.laps.clone(),
+            server::analysis::LapSource::OfficialTiming,
+            race.classification.clone(),
+        );
+        if let Ok(mut r) = run_all(&[input], &specs, &params, 4000, seed) {
+            out.append(&mut r);
+        }
+    }
+    out
+}
+
+fn print_held_out(results: &[RaceBacktest]) {
+    println!();
+    println!("Leave one race out (each race back-tested with a calibration of the others):");
+    let cuts: Vec<CutSpec> = results
+        .first()
+        .map(|r| {
+            r.cuts
+                .iter()
+                .filter_map(|c| c.at.map(CutSpec::Fraction))
+                .collect()
+        })
+        .unwrap_or_default();
+    for r in results {
+        print_race(r, false);
+    }
+    print_pooled(&pool(results, &cuts));
 }
 
 fn calibration_toml(

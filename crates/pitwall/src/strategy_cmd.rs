@@ -60,6 +60,10 @@ pub struct StrategyArgs {
     /// back-testing them) and write the parameters to --out.
     #[arg(long, requires = "out", conflicts_with = "backtest")]
     pub calibrate: bool,
+    /// With --calibrate: also back-test each race with a calibration of the others only (the
+    /// honest figure for races the calibration has not seen).
+    #[arg(long, requires = "calibrate")]
+    pub leave_one_out: bool,
     /// Where --calibrate writes its parameters (TOML, for --params).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -10,8 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn import(dir: &Path, files: &[PathBuf]) -> String {
+    import_args(dir, files, &[])
+}
+
+/// Imports into a session named `session`.
+fn import_as(dir: &Path, files: &[PathBuf], session: &str) -> String {
+    import_args(dir, files, &["--session", session])
+}
+
+fn import_args(dir: &Path, files: &[PathBuf], extra: &[&str]) -> String {
     let mut args: Vec<String> = vec!["import".into(), "--quiet".into(), "--data-dir".into()];
     args.push(dir.to_str().unwrap().into());
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
     let o = Command::new(bin())
         .args(&args)
@@ -246,4 +256,101 @@ async fn rows_newest_first_import_whole_and_the_report_is_served() {
         .unwrap();
     assert_eq!(missing.status(), 404);
     srv.stop();
+}
+
+/// The back-test's truth is the official classification (over the provisional one, and over
+/// the timing's order), on races imported from files; several races pool into one table.
+#[test]
+fn backtest_truth_is_the_official_classification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, data) = (tmp.path().join("f"), tmp.path().join("d"));
+    std::fs::create_dir_all(&files).unwrap();
+    let d = data.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = common::pitwall(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    // Race A: provisional results only (3 ahead of 7, against the timing's order).
+    let prov = results(&files, "03_Provisional Results_Race 1.CSV", true);
+    let a = import_as(&data, &[timing(&files, false), prov.clone()], "A");
+    // Race B: the same with the official results (7 ahead: the timing's order).
+    let off = results(&files, "00_Results GR Cup Race 1 Official.CSV", false);
+    let b = import_as(&data, &[timing(&files, false), prov, off], "B");
+    let v = run(&[
+        "strategy",
+        "--backtest",
+        "--sessions",
+        &format!("{a},{b}"),
+        "--at",
+        "0.5",
+        "--iterations",
+        "300",
+        "--json",
+        "--data-dir",
+        &d,
+    ]);
+    let races = v["races"].as_array().expect("races");
+    assert_eq!(races.len(), 2);
+    let actual = |race: &serde_json::Value, car: &str| {
+        race["cuts"][0]["cars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["car_id"] == car)
+            .map(|c| c["actual_position"].as_u64().unwrap())
+    };
+    assert_eq!(races[0]["truth"], "provisional_results");
+    assert_eq!(actual(&races[0], "3"), Some(1));
+    assert_eq!(actual(&races[0], "7"), Some(2));
+    assert_eq!(races[1]["truth"], "official_results");
+    assert_eq!(actual(&races[1], "7"), Some(1));
+    assert_eq!(actual(&races[1], "3"), Some(2));
+    assert_eq!(actual(&races[1], "3-Legends"), Some(3));
+    let pooled = &v["pooled"][0];
+    assert_eq!(pooled["races"], 2);
+    assert_eq!(pooled["cars"], 6);
+    for k in [
+        "mae_positions",
+        "baseline_mae_positions",
+        "pace_baseline_mae_positions",
+        "coverage80",
+    ] {
+        assert!(
+            pooled[k].as_f64().is_some_and(f64::is_finite),
+            "{k}: {pooled}"
+        );
+    }
+    // The HTML report draws every race.
+    let report = tmp.path().join("bt.html");
+    let out = common::pitwall(&[
+        "strategy",
+        "--backtest",
+        "--sessions",
+        &format!("{a},{b}"),
+        "--at",
+        "0.25,0.75",
+        "--iterations",
+        "200",
+        "--report",
+        report.to_str().unwrap(),
+        "--data-dir",
+        &d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<svg") && html.contains(&a) && html.contains(&b));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Pooled") && text.contains("hold MAE"),
+        "{text}"
+    );
 }

@@ -32,6 +32,9 @@ const SLOW_FIELD_LAP_S: f64 = 1.0;
 /// The smallest loss counted as an incident.
 const INCIDENT_MIN_LOSS_S: f64 = 2.0;
 
+/// One car's green laps `(lap, time)`, its median green lap and its robust sigma.
+type CarGreen = (Vec<(u32, f64)>, f64, f64);
+
 /// One race to calibrate on.
 #[derive(Debug, Clone)]
 pub struct CalibrationRace {
@@ -174,7 +177,7 @@ pub fn calibrate(races: &[CalibrationRace]) -> Calibration {
         // Each car's green laps (lap, time) and its median; then each lap's median excess over
         // the cars' medians: a lap the whole field ran slow (a local yellow, a slow zone, the
         // restart) is not a green lap for anyone.
-        let mut per_car: Vec<(Vec<(u32, f64)>, f64, f64)> = Vec::new();
+        let mut per_car: Vec<CarGreen> = Vec::new();
         for recs in by_car.values_mut() {
             recs.sort_by_key(|l| l.lap);
             recs.dedup_by_key(|l| l.lap);
@@ -306,7 +309,7 @@ pub fn calibrate(races: &[CalibrationRace]) -> Calibration {
     }
     let n_races = races.len().max(1) as f64;
     let mean_phases = phases_total as f64 / n_races;
-    let mut len_counts = vec![0.5f64; 10];
+    let mut len_counts = [0.5f64; 10];
     for &l in &phase_lengths {
         let k = (l.clamp(1, 10) - 1) as usize;
         len_counts[k] += 1.0;

@@ -154,3 +154,136 @@ fn backtest_on_a_simulated_race() {
         Err(strategy::StrategyError::ZeroIterations)
     ));
 }
+
+/// Three cars that all finish on the lead lap: the truth is the order of race time at the
+/// flag, never the car ids (the old back-test ranked ties by id: "1", "2", "3").
+fn lead_lap_race() -> Vec<LapRecord> {
+    let mut laps = Vec::new();
+    // Car "3" wins, "1" second, "2" third; all run 10 laps.
+    for (id, pace) in [("1", 100.2), ("2", 100.4), ("3", 100.0)] {
+        let mut t = 0.0;
+        for lap in 1..=10u32 {
+            let lt = pace + 0.01 * f64::from(lap % 3);
+            t += lt;
+            laps.push(LapRecord {
+                car_id: id.into(),
+                lap,
+                lap_time_s: lt,
+                pit: false,
+                yellow: false,
+                position: None,
+                race_time_s: Some(t),
+            });
+        }
+    }
+    laps
+}
+
+#[test]
+fn timing_truth_orders_the_lead_lap_by_race_time() {
+    let truth = strategy::timing_classification(&lead_lap_race());
+    let order: Vec<&str> = truth.iter().map(|c| c.car_id.as_str()).collect();
+    assert_eq!(order, ["3", "1", "2"]);
+    let b = backtest(&lead_lap_race(), 5, 200, 1).unwrap();
+    assert_eq!(b.truth, strategy::TruthSource::Timing);
+    let actual = |id: &str| {
+        b.cars
+            .iter()
+            .find(|c| c.car_id == id)
+            .map(|c| c.actual_position)
+    };
+    assert_eq!(actual("3"), Some(1));
+    assert_eq!(actual("1"), Some(2));
+    assert_eq!(actual("2"), Some(3));
+    // Positions hold: the order at lap 5 is the final one, so the baseline is exact.
+    assert_eq!(b.baseline_mae_positions, 0.0);
+}
+
+#[test]
+fn a_given_classification_is_the_truth_and_fewer_laps_rank_behind() {
+    let mut laps = lead_lap_race();
+    // Car "3" stops after lap 8: behind the cars that ran 10 laps, whatever its time.
+    laps.retain(|l| !(l.car_id == "3" && l.lap > 8));
+    let truth = strategy::timing_classification(&laps);
+    let order: Vec<&str> = truth.iter().map(|c| c.car_id.as_str()).collect();
+    assert_eq!(order, ["1", "2", "3"]);
+    // An official classification (a penalty put "2" ahead of "1") overrides the timing.
+    let official = vec![
+        strategy::Classified {
+            car_id: "2".into(),
+            position: 1,
+        },
+        strategy::Classified {
+            car_id: "1".into(),
+            position: 2,
+        },
+        strategy::Classified {
+            car_id: "3".into(),
+            position: 3,
+        },
+        strategy::Classified {
+            car_id: "99".into(),
+            position: 4,
+        },
+    ];
+    let opts = strategy::BacktestOptions {
+        iterations: 200,
+        classification: Some((official, strategy::TruthSource::OfficialResults)),
+        ..Default::default()
+    };
+    let b = strategy::backtest_with(&laps, 5, &opts).unwrap();
+    assert_eq!(b.truth, strategy::TruthSource::OfficialResults);
+    let by_id = |id: &str| b.cars.iter().find(|c| c.car_id == id).unwrap().clone();
+    assert_eq!(by_id("2").actual_position, 1);
+    assert_eq!(by_id("1").actual_position, 2);
+    // Ranks are among the scored cars: "99" never ran, so nobody is ranked 4.
+    assert!(b.cars.iter().all(|c| c.actual_position <= 3));
+    // Pace so far: "3" was quickest.
+    assert_eq!(by_id("3").pace_position, 1);
+    assert!(b.pace_baseline_mae_positions > 0.0);
+    for c in &b.cars {
+        assert!((c.distribution.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(c.distribution.len(), 3);
+    }
+}
+
+#[test]
+fn calibration_measures_yellows_retirements_and_incidents() {
+    // Two races of the model itself with known yellows, one retirement and one incident.
+    let mut races = Vec::new();
+    for seed in 0..2u64 {
+        let mut laps = lead_lap_race();
+        for l in laps.iter_mut() {
+            if (4..=5).contains(&l.lap) {
+                l.yellow = true;
+                l.lap_time_s *= 1.5;
+            }
+            if seed == 1 && l.car_id == "2" && l.lap == 8 {
+                l.lap_time_s += 20.0;
+            }
+        }
+        if seed == 0 {
+            laps.retain(|l| !(l.car_id == "1" && l.lap > 6));
+        }
+        races.push(strategy::CalibrationRace {
+            name: format!("r{seed}"),
+            laps,
+            classification: None,
+        });
+    }
+    let c = strategy::calibrate(&races);
+    assert_eq!(c.races, 2);
+    assert_eq!(c.cars, 6);
+    assert_eq!(c.fcy_phases, 2);
+    assert!((c.fcy_phases_per_race - 1.0).abs() < 1e-9);
+    assert_eq!(c.fcy_first_lap_share, 0.0);
+    assert!((c.fcy_lap_time_factor - 1.5).abs() < 0.05, "{c:?}");
+    assert_eq!(c.retirements, 1);
+    assert_eq!(c.incidents, 1, "{c:?}");
+    assert!((c.incident_loss_mean_s - 20.0).abs() < 0.5, "{c:?}");
+    assert!(!c.stops_expected);
+    let p = c.apply(&RaceParams::default());
+    p.validate().unwrap();
+    assert!((p.driver.failure_probability - 1.0 / 6.0).abs() < 1e-9);
+    assert!(!p.pit.stops_expected);
+}
