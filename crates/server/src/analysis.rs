@@ -465,6 +465,30 @@ pub fn session_classification(
     Ok((!out.is_empty()).then_some((out, source)))
 }
 
+/// Where a race has no stop to learn from, the pit-lane loss of its venue (the official track
+/// map's lane time less the bypassed track at the race's pace; `tracks::Venue::pit_loss_s`),
+/// with the SC and VSC losses kept in the same proportion. Returns whether it was applied.
+pub fn venue_pit_prior(
+    params: &mut strategy::RaceParams,
+    fitted: &strategy::FittedRace,
+    track: Option<&str>,
+) -> bool {
+    if fitted.pit_stop_cost_s.is_some() {
+        return false;
+    }
+    let Some(loss) = track
+        .and_then(tracks::venue)
+        .and_then(|v| v.pit_loss_s(params.track.base_lap_time_s))
+    else {
+        return false;
+    };
+    let green = params.pit.lane_loss_green_s.max(1e-9);
+    params.pit.lane_loss_sc_s *= loss / green;
+    params.pit.lane_loss_vsc_s *= loss / green;
+    params.pit.lane_loss_green_s = loss;
+    true
+}
+
 /// Readies telemetry-cut lap records for the strategy model: telemetry carries no flag, so a
 /// lap the whole field ran far slower was neutralised; positions come from race time.
 fn prepare_records(recs: &mut [LapRecord]) {

@@ -280,14 +280,16 @@ pub fn run_strategy(
             iterations,
             seed,
         } => {
-            let (records, source, meta_total) = {
+            let (records, source, meta_total, track) = {
                 let store = store.lock();
                 let (records, source) = analysis::session_lap_records(&store, &session)
                     .map_err(StrategyFailure::Store)?;
+                let track = store.session(&session).ok().and_then(|s| s.track);
                 (
                     records,
                     source,
                     analysis::session_total_laps(&store, &session),
+                    track,
                 )
             };
             let last = records.iter().map(|r| r.lap).max().unwrap_or(0);
@@ -305,8 +307,9 @@ pub fn run_strategy(
                 ));
             }
             let at = lap.unwrap_or(last);
-            let (params, state, _) =
+            let (mut params, state, fitted) =
                 strategy::race_at_lap(&records, at, total).map_err(StrategyFailure::Model)?;
+            analysis::venue_pit_prior(&mut params, &fitted, track.as_deref());
             if let Ok(i) = state.car_index(&car) {
                 if state.cars.get(i).is_some_and(|c| c.retired) {
                     return Err(StrategyFailure::Field(
