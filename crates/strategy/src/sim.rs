@@ -1047,43 +1047,61 @@ impl Race {
         let duel = &mut ws.duel[..n];
         duel.iter_mut().for_each(|d| *d = false);
         let order = &mut ws.order[..];
+        // Sweeps after the first only revisit the pairs around what changed: a pair whose two
+        // cars did not change since it was last checked gives the same answer again. `from` is
+        // the pair in front of the first change of the last sweep, `until` the pair behind its
+        // last change; the window grows while the current sweep keeps changing things.
+        let mut from = 1;
+        let mut until = usize::MAX;
         for _sweep in 0..20 {
-            let mut changed = false;
-            for k in 1..order.len() {
+            let mut first_swap = usize::MAX;
+            let mut last_change = 0;
+            let mut k = from;
+            while k < order.len() {
+                if k > until && k > last_change + 1 {
+                    break;
+                }
                 let f = order[k] as usize;
                 let a = order[k - 1] as usize;
+                let (tf, ta) = (new_t[f], new_t[a]);
                 if pitted[f] != pitted[a] {
                     // One of the two is in the pit lane: no fight, the quicker race time leads.
-                    if new_t[f] < new_t[a] {
+                    if tf < ta {
                         order.swap(k - 1, k);
-                        changed = true;
+                        first_swap = first_swap.min(k);
+                        last_change = k;
                     }
+                    k += 1;
                     continue;
                 }
-                if new_t[f] < new_t[a] + hold {
-                    if !duel[a] {
-                        new_t[a] += ov.duel_penalty_s;
-                        duel[a] = true;
-                    }
-                    if !duel[f] {
-                        new_t[f] += ov.duel_penalty_s;
-                        duel[f] = true;
-                    }
-                } else {
+                if tf >= ta + hold {
+                    k += 1;
                     continue;
+                }
+                last_change = k;
+                if !duel[a] {
+                    new_t[a] += ov.duel_penalty_s;
+                    duel[a] = true;
+                }
+                if !duel[f] {
+                    new_t[f] += ov.duel_penalty_s;
+                    duel[f] = true;
                 }
                 let thr = ov.threshold_s + ov.top_speed_coeff_s_per_kmh * (vmax[f] - vmax[a]);
                 if new_t[a] - new_t[f] >= thr {
                     order.swap(k - 1, k);
                     new_t[a] += ov.loser_penalty_s;
-                    changed = true;
+                    first_swap = first_swap.min(k);
                 } else if new_t[f] < new_t[a] + hold {
                     new_t[f] = new_t[a] + hold;
                 }
+                k += 1;
             }
-            if !changed {
+            if first_swap == usize::MAX {
                 break;
             }
+            from = first_swap.saturating_sub(1).max(1);
+            until = last_change + 1;
         }
     }
 
