@@ -83,6 +83,10 @@ pub struct StrategyArgs {
     /// Print the example scenario TOML and exit.
     #[arg(long)]
     pub print_example_scenario: bool,
+    /// With --scenario: simulate the race with every car on its own plan and report every car's
+    /// finishing distribution (mean position, P(position)) instead of the asked car's plans.
+    #[arg(long, requires = "scenario")]
+    pub all_cars: bool,
     #[command(flatten)]
     pub data_dir: crate::cli::DataDirArg,
 }
@@ -143,6 +147,9 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
     }
     if a.calibrate {
         return crate::backtest_cmd::calibrate(a);
+    }
+    if a.all_cars {
+        return all_cars(a);
     }
     let t0 = Instant::now();
     let (question, total) = match (&a.scenario, &a.session, &a.car) {
@@ -282,4 +289,91 @@ fn print_report(r: &strategy::Report, elapsed: Duration) {
     for e in &r.recommendation.evidence {
         println!("  - {e}");
     }
+}
+
+/// CPU time of this process so far (user + system), from /proc: races per core are counted on
+/// it, so a loaded machine does not understate them.
+fn process_cpu_s() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = s.rsplit(')').next()?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ut: f64 = f.get(11)?.parse().ok()?;
+    let st: f64 = f.get(12)?.parse().ok()?;
+    Some((ut + st) / 100.0)
+}
+
+/// `--all-cars`: every car of the scenario on its own plan, one finishing distribution per car.
+fn all_cars(a: StrategyArgs) -> anyhow::Result<()> {
+    let path = a
+        .scenario
+        .as_ref()
+        .context("--all-cars needs --scenario FILE")?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the scenario {}", path.display()))?;
+    let sc = strategy::Scenario::from_toml_str(&text)
+        .with_context(|| format!("scenario {}", path.display()))?;
+    let opts = strategy::McOptions {
+        iterations: a.iterations.unwrap_or(sc.iterations),
+        seed: a.seed.unwrap_or(sc.seed),
+    };
+    let (t0, cpu0) = (Instant::now(), process_cpu_s());
+    let (params, race) = (sc.params.clone(), sc.race.clone());
+    let opts2 = opts;
+    let res = with_progress(Some(u64::from(opts.iterations)), a.json, move || {
+        strategy::simulate_field(&params, &race, &opts2)
+    })?;
+    let cars = res.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let wall_s = t0.elapsed().as_secs_f64();
+    let cpu_s = match (cpu0, process_cpu_s()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let races = f64::from(opts.iterations);
+    let per_core = cpu_s.filter(|&c| c > 0.0).map(|c| races / c);
+    if a.json {
+        let out = serde_json::json!({
+            "current_lap": sc.race.current_lap,
+            "total_laps": sc.race.total_laps,
+            "seed": opts.seed,
+            "races_simulated": opts.iterations,
+            "elapsed_s": wall_s,
+            "cpu_s": cpu_s,
+            "races_per_s_per_core": per_core,
+            "cars": cars,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{} races, every car on its own plan, in {:.2} s{} (seed {})",
+        opts.iterations,
+        wall_s,
+        per_core
+            .map(|r| format!(", {r:.0} races/s per core"))
+            .unwrap_or_default(),
+        opts.seed
+    );
+    println!();
+    println!(
+        "{:<10} {:>8} {:>7} {:>6} {:>7}  {:<30} P(position)",
+        "car", "E[pos]", "±SE", "win%", "retd%", "plan"
+    );
+    for c in &cars {
+        let dist: Vec<String> = c
+            .finish_position_distribution
+            .iter()
+            .map(|p| format!("{:.2}", p))
+            .collect();
+        println!(
+            "{:<10} {:>8.2} {:>7.3} {:>6.1} {:>7.1}  {:<30} {}",
+            c.car_id,
+            c.expected_position,
+            c.expected_position_se,
+            100.0 * c.win_probability,
+            100.0 * c.retirement_probability,
+            c.strategy.to_string(),
+            dist.join(" ")
+        );
+    }
+    Ok(())
 }

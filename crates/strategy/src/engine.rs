@@ -3,7 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StrategyError};
-use crate::montecarlo::{evaluate_plans, Adaptive, McOptions, StrategyOutcome};
+use rayon::prelude::*;
+
+use crate::montecarlo::{
+    count_races, evaluate_plans, Adaptive, McOptions, StrategyOutcome, CHUNK_ITERATIONS,
+    MAX_ITERATIONS,
+};
 use crate::params::RaceParams;
 use crate::plan::{PlanSpace, Strategy};
 use crate::sim::{NoRecord, Race, RaceTrace, Recorder};
@@ -217,6 +222,117 @@ fn recommendation(params: &RaceParams, outs: &[StrategyOutcome], tol: f64) -> Re
         text,
         evidence,
     }
+}
+
+/// One car's finishing distribution on its own plan ([`simulate_field`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldOutcome {
+    /// Car id.
+    pub car_id: String,
+    /// The plan the car ran (its own `plan`, else the default plan).
+    pub strategy: Strategy,
+    /// Races simulated.
+    pub iterations: u32,
+    /// Mean finishing position (retired cars are classified behind the running ones).
+    pub expected_position: f64,
+    /// Standard error of the mean position.
+    pub expected_position_se: f64,
+    /// P(position 1), P(position 2), ... (sums to 1).
+    pub finish_position_distribution: Vec<f64>,
+    /// P(position 1).
+    pub win_probability: f64,
+    /// Share of races in which the car retired.
+    pub retirement_probability: f64,
+}
+
+/// Simulates `opts.iterations` races with every car on its own plan (the `plan` of each
+/// [`crate::CarState`], else [`crate::default_plan`]) and returns every car's finishing
+/// distribution, in the order of `state.cars`. Parallel and bit-identical on any thread count.
+pub fn simulate_field(
+    params: &RaceParams,
+    state: &RaceState,
+    opts: &McOptions,
+) -> Result<Vec<FieldOutcome>> {
+    if opts.iterations == 0 {
+        return Err(StrategyError::ZeroIterations);
+    }
+    if opts.iterations > MAX_ITERATIONS {
+        return Err(crate::error::invalid(
+            "iterations",
+            format!("at most {MAX_ITERATIONS}"),
+        ));
+    }
+    let race = Race::new(params, state)?;
+    let n = race.n;
+    let chunks: Vec<(u32, u32)> = (0..opts.iterations)
+        .step_by(CHUNK_ITERATIONS as usize)
+        .map(|s| (s, (s + CHUNK_ITERATIONS).min(opts.iterations)))
+        .collect();
+    // Per chunk: counts[car * n + position - 1] and retirements per car (integers: the sum does
+    // not depend on the order the chunks finish in).
+    let (counts, retired) = chunks
+        .par_iter()
+        .map(|&(from, to)| {
+            let mut ws = race.workspace();
+            let mut pos = vec![0u16; n];
+            let mut counts = vec![0u64; n * n];
+            let mut retired = vec![0u64; n];
+            for it in from..to {
+                race.simulate(&mut ws, opts.seed, it as u64, None, None, &mut NoRecord);
+                Race::positions(&ws, &mut pos);
+                let running = ws.order.len();
+                for (c, &p) in pos.iter().enumerate() {
+                    if let Some(x) = counts.get_mut(c * n + (p as usize).saturating_sub(1)) {
+                        *x += 1;
+                    }
+                    if p as usize > running {
+                        if let Some(x) = retired.get_mut(c) {
+                            *x += 1;
+                        }
+                    }
+                }
+            }
+            count_races(u64::from(to - from));
+            (counts, retired)
+        })
+        .reduce(
+            || (vec![0u64; n * n], vec![0u64; n]),
+            |(mut a, mut ra), (b, rb)| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                ra.iter_mut().zip(&rb).for_each(|(x, y)| *x += y);
+                (a, ra)
+            },
+        );
+    let iters = f64::from(opts.iterations);
+    Ok((0..n)
+        .map(|c| {
+            let row = &counts[c * n..(c + 1) * n];
+            let dist: Vec<f64> = row.iter().map(|&k| k as f64 / iters).collect();
+            let mean: f64 = dist
+                .iter()
+                .enumerate()
+                .map(|(k, p)| (k + 1) as f64 * p)
+                .sum();
+            let m2: f64 = dist
+                .iter()
+                .enumerate()
+                .map(|(k, p)| ((k + 1) as f64).powi(2) * p)
+                .sum();
+            let var = (m2 - mean * mean).max(0.0);
+            FieldOutcome {
+                car_id: race.ids.get(c).cloned().unwrap_or_default(),
+                strategy: Strategy {
+                    stops: race.plans.get(c).cloned().unwrap_or_default(),
+                },
+                iterations: opts.iterations,
+                expected_position: mean,
+                expected_position_se: (var / iters).sqrt(),
+                win_probability: dist.first().copied().unwrap_or(0.0),
+                finish_position_distribution: dist,
+                retirement_probability: retired.get(c).copied().unwrap_or(0) as f64 / iters,
+            }
+        })
+        .collect())
 }
 
 /// Result of one simulated race.

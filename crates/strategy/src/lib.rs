@@ -45,8 +45,8 @@ mod state;
 
 pub use calibrate::{calibrate, tune_by_backtest, Calibration, CalibrationRace, TuningPoint};
 pub use engine::{
-    recommend, simulate_laps, simulate_race, simulate_strategies, FieldPlan, LapRecord, RaceResult,
-    Recommendation, Report, Simulator,
+    recommend, simulate_field, simulate_laps, simulate_race, simulate_strategies, FieldOutcome,
+    FieldPlan, LapRecord, RaceResult, Recommendation, Report, Simulator,
 };
 pub use error::{Result, StrategyError};
 pub use fit::{
@@ -59,10 +59,13 @@ pub use montecarlo::{
     MAX_PLANS,
 };
 pub use params::{
-    DriverParams, FuelParams, OvertakingParams, PitParams, RaceParams, RecommendationParams,
-    RetirementParams, SafetyCarParams, TrackParams, TyreModel, TyreParams, DEFAULT_PARAMS_TOML,
+    DriverParams, FuelParams, OvertakingParams, PassRule, PitParams, RaceParams,
+    RecommendationParams, RetirementParams, SafetyCarParams, TrackParams, TyreModel, TyreParams,
+    DEFAULT_PARAMS_TOML,
 };
 pub use plan::{default_plan, PitStop, PlanSpace, Strategy};
 pub use scenario::{evaluate, Scenario, ScenarioSpec, EXAMPLE_SCENARIO_TOML};
 pub use sim::RaceTrace;
-pub use state::{CarState, Compound, RaceState, MAX_LAPS};
+pub use state::{
+    CarState, Compound, Neutralisation, RaceState, ScheduledRetirement, StandstillModel, MAX_LAPS,
+};

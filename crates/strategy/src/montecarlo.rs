@@ -108,6 +108,11 @@ pub fn races_simulated() -> u64 {
     RACES_SIMULATED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Adds `n` races to the process-wide counter.
+pub(crate) fn count_races(n: u64) {
+    RACES_SIMULATED.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Raw paired samples of one plan.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Samples {

@@ -180,9 +180,43 @@ pub struct PitParams {
     /// so, and stops seen in the laps are incidents.
     #[serde(default = "yes")]
     pub stops_expected: bool,
+    /// Part of the green pit-lane loss booked on the in-lap; the rest goes on the out-lap.
+    /// `None` (default) = the whole loss on the in-lap. TUMFTM: 0.377 of 17.277 s.
+    #[serde(default)]
+    pub inlap_loss_green_s: Option<f64>,
+    /// In-lap part of `lane_loss_vsc_s` (`None` = all of it on the in-lap).
+    #[serde(default)]
+    pub inlap_loss_vsc_s: Option<f64>,
+    /// In-lap part of `lane_loss_sc_s` (`None` = all of it on the in-lap).
+    #[serde(default)]
+    pub inlap_loss_sc_s: Option<f64>,
+    /// The standstill is booked on the out-lap (pits after the line, as in TUMFTM) instead of the
+    /// in-lap. Default false.
+    #[serde(default)]
+    pub standstill_on_outlap: bool,
 }
 
 impl PitParams {
+    /// In-lap part of the pit-lane loss for a stop on a lap of the given status (0 green, 1 SC,
+    /// 2 VSC): the configured part, else the whole loss.
+    pub(crate) fn inlap_loss_s(&self, status: u8) -> (f64, f64) {
+        let (total, inlap) = match status {
+            0 => (self.lane_loss_green_s, self.inlap_loss_green_s),
+            1 => (self.lane_loss_sc_s, self.inlap_loss_sc_s),
+            _ => (self.lane_loss_vsc_s, self.inlap_loss_vsc_s),
+        };
+        let inlap = inlap.unwrap_or(total);
+        (inlap, total - inlap)
+    }
+
+    /// True when any part of a stop is booked on the out-lap.
+    pub(crate) fn splits_loss(&self) -> bool {
+        self.standstill_on_outlap
+            || self.inlap_loss_green_s.is_some()
+            || self.inlap_loss_vsc_s.is_some()
+            || self.inlap_loss_sc_s.is_some()
+    }
+
     /// Mean of the Fisk part of the standstill: `scale * (pi/c) / sin(pi/c)`.
     pub fn fisk_mean_s(&self) -> f64 {
         let b = std::f64::consts::PI / self.standstill_fisk_shape;
@@ -206,6 +240,38 @@ pub struct OvertakingParams {
     pub drs_window_s: f64,
     /// First lap with DRS.
     pub drs_from_lap: u32,
+    /// Threshold change per km/h of top-speed difference (follower minus car ahead):
+    /// threshold = `threshold_s + top_speed_coeff_s_per_kmh x (v_follower - v_ahead)`, with each
+    /// car's `top_speed_kmh` (TUMFTM `t_gap_overtake_vel` = -0.033: a follower faster on the
+    /// straight needs less). Default 0 (one threshold for every pair).
+    #[serde(default)]
+    pub top_speed_coeff_s_per_kmh: f64,
+    /// How a pass is decided (default `lap_time`; TUMFTM's rule is `race_time`).
+    #[serde(default)]
+    pub pass_rule: PassRule,
+    /// `race_time` rule: extra time the passed car loses (TUMFTM `t_overtake_loser`). Default 0.
+    #[serde(default)]
+    pub loser_penalty_s: f64,
+    /// DRS is off for this many green laps after a safety-car phase ends (TUMFTM
+    /// `drs_sc_delay` = 2). Default 0.
+    #[serde(default)]
+    pub drs_sc_delay_laps: u32,
+}
+
+/// The overtaking rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassRule {
+    /// A follower that would end the lap ahead (or within `hold_gap_s`) passes when its lap time
+    /// is at least the threshold faster than the car ahead's; both lose `duel_penalty_s`;
+    /// otherwise it is held `hold_gap_s` behind.
+    #[default]
+    LapTime,
+    /// TUMFTM: at the line, a follower within `hold_gap_s` costs both cars `duel_penalty_s` (once
+    /// per car and lap); it passes when its race time leads the car ahead's by at least the
+    /// pair's threshold (the passed car loses `loser_penalty_s`), otherwise it is held
+    /// `hold_gap_s` behind. Sweeps front to back until no position changes.
+    RaceTime,
 }
 
 /// Safety car (SC) and virtual safety car (VSC) phases.
@@ -218,6 +284,20 @@ pub struct SafetyCarParams {
     pub first_lap_probability: f64,
     /// Otherwise the start is uniform in one of this many equal blocks of the race.
     pub start_blocks: u32,
+    /// Relative weights of the start blocks (one per block; empty = equal). TUMFTM: 0.136,
+    /// 0.136, 0.08, 0.193, 0.091.
+    #[serde(default)]
+    pub start_block_weights: Vec<f64>,
+    /// Every safety-car phase (not VSC) is caused by an accident: one running car, drawn with
+    /// the cars' `accident_weight`, retires on the phase's first lap (TUMFTM). Default false.
+    #[serde(default)]
+    pub accident_retires_car: bool,
+    /// Tyre ageing per VSC lap (`None` = `tyre_age_factor`; TUMFTM 0.5, SC 0.25).
+    #[serde(default)]
+    pub vsc_tyre_age_factor: Option<f64>,
+    /// Fuel use per VSC lap (`None` = `fuel_use_factor`).
+    #[serde(default)]
+    pub vsc_fuel_use_factor: Option<f64>,
     /// P(length = 1), P(length = 2), ... laps.
     pub length_probabilities: Vec<f64>,
     /// Phases closer than this (end to next start, laps) are redrawn.
@@ -266,6 +346,10 @@ pub struct RetirementParams {
     pub vsc_min_laps: u32,
     /// Longest such VSC.
     pub vsc_max_laps: u32,
+    /// P(length = 1), P(length = 2), ... laps of such a VSC (empty = uniform between
+    /// `vsc_min_laps` and `vsc_max_laps`). TUMFTM: 0.479, 0.396, 0.021, 0.104.
+    #[serde(default)]
+    pub vsc_length_probabilities: Vec<f64>,
 }
 
 /// Recommendation window.
@@ -371,6 +455,15 @@ impl RaceParams {
         if p.redraw_above_mean_factor <= 1.0 {
             return Err(invalid("pit.redraw_above_mean_factor", "must be > 1"));
         }
+        for (n, v) in [
+            ("pit.inlap_loss_green_s", p.inlap_loss_green_s),
+            ("pit.inlap_loss_vsc_s", p.inlap_loss_vsc_s),
+            ("pit.inlap_loss_sc_s", p.inlap_loss_sc_s),
+        ] {
+            if let Some(v) = v {
+                finite(n, v)?;
+            }
+        }
         if p.min_stint_laps == 0 {
             return Err(invalid("pit.min_stint_laps", "must be >= 1"));
         }
@@ -380,6 +473,11 @@ impl RaceParams {
         non_negative("overtaking.hold_gap_s", o.hold_gap_s)?;
         non_negative("overtaking.drs_gain_s", o.drs_gain_s)?;
         non_negative("overtaking.drs_window_s", o.drs_window_s)?;
+        finite(
+            "overtaking.top_speed_coeff_s_per_kmh",
+            o.top_speed_coeff_s_per_kmh,
+        )?;
+        non_negative("overtaking.loser_penalty_s", o.loser_penalty_s)?;
         let s = &self.safety_car;
         table("safety_car.count_probabilities", &s.count_probabilities)?;
         table("safety_car.length_probabilities", &s.length_probabilities)?;
@@ -392,6 +490,29 @@ impl RaceParams {
         probability("safety_car.first_lap_probability", s.first_lap_probability)?;
         if s.start_blocks == 0 {
             return Err(invalid("safety_car.start_blocks", "must be >= 1"));
+        }
+        if !s.start_block_weights.is_empty() {
+            if s.start_block_weights.len() != s.start_blocks as usize {
+                return Err(invalid(
+                    "safety_car.start_block_weights",
+                    "needs one weight per start block",
+                ));
+            }
+            for (i, w) in s.start_block_weights.iter().enumerate() {
+                non_negative(&format!("safety_car.start_block_weights[{i}]"), *w)?;
+            }
+            if s.start_block_weights.iter().sum::<f64>() <= 0.0 {
+                return Err(invalid(
+                    "safety_car.start_block_weights",
+                    "must not all be 0",
+                ));
+            }
+        }
+        if let Some(f) = s.vsc_tyre_age_factor {
+            non_negative("safety_car.vsc_tyre_age_factor", f)?;
+        }
+        if let Some(f) = s.vsc_fuel_use_factor {
+            non_negative("safety_car.vsc_fuel_use_factor", f)?;
         }
         non_negative("safety_car.min_separation_laps", s.min_separation_laps)?;
         probability("safety_car.vsc_share", s.vsc_share)?;
@@ -411,6 +532,12 @@ impl RaceParams {
                 "retirements.vsc_min_laps",
                 "need 1 <= vsc_min_laps <= vsc_max_laps",
             ));
+        }
+        if !r.vsc_length_probabilities.is_empty() {
+            table(
+                "retirements.vsc_length_probabilities",
+                &r.vsc_length_probabilities,
+            )?;
         }
         non_negative(
             "recommendation.window_tolerance_pos",

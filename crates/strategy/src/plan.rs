@@ -140,6 +140,9 @@ pub struct PlanSpace {
     pub two_stop_lap_step: u32,
     /// Compounds tried at each stop; empty = `pit.stop_compounds` of the parameters.
     pub compounds: Vec<Compound>,
+    /// Exact plans tried as well (any number of stops, each with its lap and compound), e.g.
+    /// `extra = [[{ lap = 1, compound = "medium" }, { lap = 20, compound = "medium" }]]`.
+    pub extra: Vec<Strategy>,
 }
 
 impl Default for PlanSpace {
@@ -150,6 +153,7 @@ impl Default for PlanSpace {
             two_stop: false,
             two_stop_lap_step: 2,
             compounds: Vec::new(),
+            extra: Vec::new(),
         }
     }
 }
@@ -200,6 +204,11 @@ impl PlanSpace {
                         }
                     }
                 }
+            }
+        }
+        for p in &self.extra {
+            if !out.contains(p) {
+                out.push(p.clone());
             }
         }
         out

@@ -11,6 +11,7 @@
 //! [plans]                 # optional plan space (defaults: stay out + every one-stop)
 //! two_stop = false
 //! compounds = ["hard"]    # empty = pit.stop_compounds
+//! extra = [[{ lap = 8, compound = "hard" }, { lap = 20, compound = "soft" }]]  # exact plans too
 //!
 //! [adaptive]              # optional: screen + refine instead of fixed iterations
 //! screen_iterations = 512
@@ -28,7 +29,10 @@
 //! tyre_age_laps = 10
 //! compound = "medium"
 //! pace_offset_s = -0.2    # optional pace parameters, see CarState
-//! plan = [{ lap = 18, compound = "hard" }]   # optional, other cars only
+//! plan = [{ lap = 18, compound = "hard" }]   # optional: any number of stops; the asked car's
+//!                                            # is used by --all-cars (simulate_field)
+//! top_speed_kmh = 318.0   # optional TUMFTM features: see data/strategy/default.toml
+//! retirement = { at_lap = 7.5, neutralisation = "sc", neutralisation_laps = 3 }
 //! ```
 //! A full example is `data/strategy/example-scenario.toml`.
 

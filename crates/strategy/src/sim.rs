@@ -30,10 +30,10 @@
 //! (common random numbers). All buffers live in a reused [`Workspace`]: no allocation per lap.
 
 use crate::error::Result;
-use crate::params::RaceParams;
+use crate::params::{PassRule, RaceParams};
 use crate::plan::{default_plan, PitStop};
 use crate::rng::{fisk, splitmix64, stream_key, Xoshiro256pp, Ziggurat};
-use crate::state::{Compound, RaceState};
+use crate::state::{Compound, Neutralisation, RaceState};
 
 const GREEN: u8 = 0;
 const SC: u8 = 1;
@@ -99,12 +99,29 @@ pub(crate) struct Race {
     grid_loss_s: Vec<f64>,
     start_mean_s: Vec<f64>,
     fail_p: Vec<f64>,
+    start_sigma_s: Vec<f64>,
+    top_speed_kmh: Vec<f64>,
+    standstill: Vec<Standstill>,
+    accident_w: Vec<f64>,
+    sched_retire_lap: Vec<u32>,
+    sched_fcy: Vec<(u8, u32)>,
+    splits_pit_loss: bool,
     pub(crate) plans: Vec<Vec<PitStop>>,
     fuel0_kg: f64,
     initial_fcy: (u8, u32),
     p: RaceParams,
     fisk_cap_s: f64,
     fisk_mean_s: f64,
+}
+
+/// One car's standstill model, compiled: minimum, Fisk shape and scale, redraw cap, Fisk mean.
+#[derive(Debug, Clone, Copy)]
+struct Standstill {
+    min_s: f64,
+    shape: f64,
+    scale_s: f64,
+    cap_s: f64,
+    mean_s: f64,
 }
 
 /// Reused buffers of one worker.
@@ -129,6 +146,10 @@ pub(crate) struct Workspace {
     retired_list: Vec<u16>,
     fcy: Vec<u8>,
     phases: Vec<(u32, u32)>,
+    sc_starts: Vec<u32>,
+    carry_s: Vec<f64>,
+    carry_major: Vec<bool>,
+    duel: Vec<bool>,
 }
 
 /// Where a race is between laps: the random stream and the per-race scalars.
@@ -154,6 +175,8 @@ pub(crate) struct Snapshot {
     retired: Vec<bool>,
     order: Vec<u16>,
     retired_list: Vec<u16>,
+    carry_s: Vec<f64>,
+    carry_major: Vec<bool>,
     cursor: Option<Cursor>,
 }
 
@@ -182,6 +205,8 @@ impl Snapshot {
         copy_into(&mut self.retired, &ws.retired);
         copy_into(&mut self.order, &ws.order);
         copy_into(&mut self.retired_list, &ws.retired_list);
+        copy_into(&mut self.carry_s, &ws.carry_s);
+        copy_into(&mut self.carry_major, &ws.carry_major);
         self.cursor = Some(Cursor {
             rng,
             fuel_kg,
@@ -202,6 +227,8 @@ impl Snapshot {
         copy_into(&mut ws.retired, &self.retired);
         copy_into(&mut ws.order, &self.order);
         copy_into(&mut ws.retired_list, &self.retired_list);
+        copy_into(&mut ws.carry_s, &self.carry_s);
+        copy_into(&mut ws.carry_major, &self.carry_major);
         self.cursor.clone()
     }
 }
@@ -313,6 +340,13 @@ impl Race {
             grid_loss_s: vec![0.0; n],
             start_mean_s: Vec::with_capacity(n),
             fail_p: Vec::with_capacity(n),
+            start_sigma_s: Vec::with_capacity(n),
+            top_speed_kmh: Vec::with_capacity(n),
+            standstill: Vec::with_capacity(n),
+            accident_w: Vec::with_capacity(n),
+            sched_retire_lap: Vec::with_capacity(n),
+            sched_fcy: Vec::with_capacity(n),
+            splits_pit_loss: params.pit.splits_loss(),
             plans: Vec::with_capacity(n),
             fuel0_kg: 0.0,
             initial_fcy: (GREEN, 0),
@@ -321,7 +355,59 @@ impl Race {
             p,
         };
         let default_compound = params.pit.stop_compounds.first().copied();
+        let speeds: Vec<f64> = state.cars.iter().filter_map(|c| c.top_speed_kmh).collect();
+        let mean_speed_kmh = if speeds.is_empty() {
+            0.0
+        } else {
+            speeds.iter().sum::<f64>() / speeds.len() as f64
+        };
+        let pit = &params.pit;
         for c in &state.cars {
+            race.start_sigma_s.push(
+                c.start_perf_sigma_s
+                    .unwrap_or(params.track.start_perf_sigma_s),
+            );
+            race.top_speed_kmh
+                .push(c.top_speed_kmh.unwrap_or(mean_speed_kmh));
+            let (min_s, shape, scale_s) = match &c.standstill {
+                Some(m) => (m.min_s, m.fisk_shape, m.fisk_scale_s),
+                None => (
+                    pit.standstill_min_s,
+                    pit.standstill_fisk_shape,
+                    pit.standstill_fisk_scale_s,
+                ),
+            };
+            let b = std::f64::consts::PI / shape;
+            let mean_s = scale_s * b / b.sin();
+            race.standstill.push(Standstill {
+                min_s,
+                shape,
+                scale_s,
+                cap_s: pit.redraw_above_mean_factor * mean_s,
+                mean_s,
+            });
+            race.accident_w.push(c.accident_weight);
+            match &c.retirement {
+                Some(r) if !c.retired => {
+                    let lap = (r.at_lap.floor() as u32).saturating_add(1);
+                    if lap > state.current_lap && lap <= state.total_laps {
+                        race.sched_retire_lap.push(lap);
+                        let kind = match r.neutralisation {
+                            Some(Neutralisation::Sc) => SC,
+                            Some(Neutralisation::Vsc) => VSC,
+                            None => GREEN,
+                        };
+                        race.sched_fcy.push((kind, r.neutralisation_laps));
+                    } else {
+                        race.sched_retire_lap.push(u32::MAX);
+                        race.sched_fcy.push((GREEN, 0));
+                    }
+                }
+                _ => {
+                    race.sched_retire_lap.push(u32::MAX);
+                    race.sched_fcy.push((GREEN, 0));
+                }
+            }
             race.pace_s
                 .push(params.track.base_lap_time_s + c.pace_offset_s);
             race.sigma_s
@@ -409,6 +495,10 @@ impl Race {
             retired_list: Vec::with_capacity(n),
             fcy: vec![GREEN; self.total as usize + 2],
             phases: Vec::with_capacity(16),
+            sc_starts: Vec::with_capacity(16),
+            carry_s: vec![0.0; n],
+            carry_major: vec![false; n],
+            duel: vec![false; n],
         }
     }
 
@@ -422,15 +512,25 @@ impl Race {
 
     fn standstill_s(&self, key: u64, car: usize, stop: u32) -> f64 {
         let pit = &self.p.pit;
+        let (min_s, shape, scale_s, cap_s, mean_s) = match self.standstill.get(car) {
+            Some(m) => (m.min_s, m.shape, m.scale_s, m.cap_s, m.mean_s),
+            None => (
+                pit.standstill_min_s,
+                pit.standstill_fisk_shape,
+                pit.standstill_fisk_scale_s,
+                self.fisk_cap_s,
+                self.fisk_mean_s,
+            ),
+        };
         let mut s = key ^ (((car as u64) << 32) | stop as u64).wrapping_mul(0xA076_1D64_78BD_642F);
         for _ in 0..64 {
             let u = ((splitmix64(&mut s) >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-            let x = fisk(u, pit.standstill_fisk_shape, pit.standstill_fisk_scale_s);
-            if x <= self.fisk_cap_s {
-                return pit.standstill_min_s + x;
+            let x = fisk(u, shape, scale_s);
+            if x <= cap_s {
+                return min_s + x;
             }
         }
-        pit.standstill_min_s + self.fisk_mean_s
+        min_s + mean_s
     }
 
     /// Samples SC/VSC phases into `ws.fcy` (one flag per lap).
@@ -444,6 +544,7 @@ impl Race {
         let total = self.total;
         ws.fcy.iter_mut().for_each(|f| *f = GREEN);
         ws.phases.clear();
+        ws.sc_starts.clear();
         let (kind0, len0) = self.initial_fcy;
         if kind0 != GREEN {
             for lap in (self.cur + 1)..=self.cur.saturating_add(len0).min(total) {
@@ -464,7 +565,12 @@ impl Race {
                 let start = if rng.uniform() < sc.first_lap_probability {
                     1
                 } else {
-                    let b = rng.range_inclusive(0, blocks - 1);
+                    let b = if sc.start_block_weights.is_empty() {
+                        rng.range_inclusive(0, blocks - 1)
+                    } else {
+                        let total_w: f64 = sc.start_block_weights.iter().sum();
+                        pick_weighted(&sc.start_block_weights, rng.uniform() * total_w) as u32
+                    };
                     let lo = ((b as f64 * block_len).floor() as u32 + 1).min(total);
                     let hi = (((b + 1) as f64 * block_len).floor() as u32).clamp(lo, total);
                     rng.range_inclusive(lo, hi)
@@ -488,6 +594,9 @@ impl Race {
                 ws.phases.push((start, end));
                 if start > self.cur {
                     let kind = if is_vsc { VSC } else { SC };
+                    if !is_vsc {
+                        ws.sc_starts.push(start);
+                    }
                     for lap in start..=end.min(total) {
                         if let Some(f) = ws.fcy.get_mut(lap as usize) {
                             *f = kind;
@@ -544,15 +653,72 @@ impl Race {
 
         self.sample_phases(&mut rng, ws, trace.as_deref_mut());
 
-        // Retirements (4 draws per car, always, to keep streams aligned).
+        // Scheduled retirements and the neutralisations they bring out (no draws).
         let laps_left = total - cur;
         let mut retirements = 0;
         let mut retirement_vscs = 0;
         for c in 0..n {
+            let lap = self.sched_retire_lap.get(c).copied().unwrap_or(u32::MAX);
+            ws.retire_lap[c] = lap;
+            if lap == u32::MAX {
+                continue;
+            }
+            retirements += 1;
+            let (kind, len) = self.sched_fcy.get(c).copied().unwrap_or((GREEN, 0));
+            if kind != GREEN {
+                for l in lap..lap.saturating_add(len).min(total + 1) {
+                    if let Some(f) = ws.fcy.get_mut(l as usize) {
+                        if *f == GREEN || kind == SC {
+                            *f = kind;
+                        }
+                    }
+                }
+            }
+        }
+        // Accidents: every sampled SC phase retires one running car on its first lap, drawn by
+        // accident weight (one draw per phase, only when enabled).
+        if p.safety_car.accident_retires_car {
+            for k in 0..ws.sc_starts.len() {
+                let start = ws.sc_starts[k];
+                let u = rng.uniform();
+                let eligible = |c: usize| !self.init_retired[c] && ws.retire_lap[c] > start;
+                let total_w: f64 = (0..n)
+                    .filter(|&c| eligible(c))
+                    .map(|c| self.accident_w[c])
+                    .sum();
+                if total_w <= 0.0 {
+                    continue;
+                }
+                let mut acc = 0.0;
+                let target_w = u * total_w;
+                let mut chosen = None;
+                for c in (0..n).filter(|&c| eligible(c)) {
+                    acc += self.accident_w[c];
+                    chosen = Some(c);
+                    if target_w < acc {
+                        break;
+                    }
+                }
+                if let Some(c) = chosen {
+                    if ws.retire_lap[c] == u32::MAX {
+                        retirements += 1;
+                    }
+                    ws.retire_lap[c] = start;
+                }
+            }
+        }
+        // Failures (4 draws per car, always, to keep streams aligned).
+        let vsc_table = &p.retirements.vsc_length_probabilities;
+        for c in 0..n {
             let (u1, u2, u3) = (rng.uniform(), rng.uniform(), rng.uniform());
-            let vsc_len =
-                rng.range_inclusive(p.retirements.vsc_min_laps, p.retirements.vsc_max_laps);
-            ws.retire_lap[c] = u32::MAX;
+            let vsc_len = if vsc_table.is_empty() {
+                rng.range_inclusive(p.retirements.vsc_min_laps, p.retirements.vsc_max_laps)
+            } else {
+                pick(vsc_table, rng.uniform()) as u32 + 1
+            };
+            if ws.retire_lap[c] != u32::MAX {
+                continue;
+            }
             if !self.init_retired[c] && u1 < self.fail_p[c] {
                 let lap = (cur + 1 + (u2 * laps_left as f64) as u32).min(total);
                 ws.retire_lap[c] = lap;
@@ -571,8 +737,7 @@ impl Race {
         }
         if cur == 0 {
             for c in 0..n {
-                ws.start_perf[c] =
-                    self.start_mean_s[c] + p.track.start_perf_sigma_s * rng.normal(z);
+                ws.start_perf[c] = self.start_mean_s[c] + self.start_sigma_s[c] * rng.normal(z);
             }
         }
 
@@ -587,6 +752,8 @@ impl Race {
         ws.retired_list.clear();
         for c in 0..n {
             ws.outlap[c] = false;
+            ws.carry_s[c] = 0.0;
+            ws.carry_major[c] = false;
             ws.stop_idx[c] = 0;
             ws.next_stop[c] = self.plan_of(c, target).first().map_or(u32::MAX, |s| s.lap);
         }
@@ -641,19 +808,29 @@ impl Race {
             if !green {
                 neutralised += 1;
             }
-            let drs_on = green && lap >= ov.drs_from_lap && lap > 1;
+            let drs_on = green
+                && lap >= ov.drs_from_lap
+                && lap > 1
+                && !self.sc_within(ws, lap, ov.drs_sc_delay_laps);
             let fuel_term = fuel_kg * p.fuel.sensitivity_s_per_kg;
             let lane_loss = match status {
                 GREEN => p.pit.lane_loss_green_s,
                 SC => p.pit.lane_loss_sc_s,
                 _ => p.pit.lane_loss_vsc_s,
             };
+            let (inlap_loss, outlap_loss) = p.pit.inlap_loss_s(status);
+            let split = self.splits_pit_loss;
+            let ss_on_outlap = p.pit.standstill_on_outlap;
             let neutral_lt = if status == SC {
                 base * scp.sc_lap_time_factor
             } else {
                 base * scp.vsc_lap_time_factor
             };
-            let age_step = if green { 1.0 } else { scp.tyre_age_factor };
+            let age_step = match status {
+                GREEN => 1.0,
+                SC => scp.tyre_age_factor,
+                _ => scp.vsc_tyre_age_factor.unwrap_or(scp.tyre_age_factor),
+            };
             let lap1_extra = p.track.first_lap_start_loss_s;
             let cold = p.tyres.outlap_cold_penalty_s;
             let mut any_retired = false;
@@ -719,11 +896,33 @@ impl Race {
                     lt[c] = t;
                     outlap[c] = false;
                     let mut pit_s = 0.0;
+                    let mut in_pit_lane = false;
+                    if split {
+                        // The out-lap part of the previous lap's stop.
+                        pit_s = ws.carry_s[c];
+                        in_pit_lane = ws.carry_major[c];
+                        ws.carry_s[c] = 0.0;
+                        ws.carry_major[c] = false;
+                    }
                     if lap == next_stop[c] {
                         let plan = self.plan_of(c, target);
                         let idx = ws.stop_idx.get(c).copied().unwrap_or(0) as usize;
                         let stops = ws.stops.get(c).copied().unwrap_or(0);
-                        pit_s = lane_loss + self.standstill_s(key, c, stops);
+                        let standstill = self.standstill_s(key, c, stops);
+                        if split {
+                            let (now, later) = if ss_on_outlap {
+                                (inlap_loss, outlap_loss + standstill)
+                            } else {
+                                (inlap_loss + standstill, outlap_loss)
+                            };
+                            pit_s += now;
+                            ws.carry_s[c] = later;
+                            ws.carry_major[c] = later > now;
+                            in_pit_lane = later <= now;
+                        } else {
+                            pit_s = lane_loss + standstill;
+                            in_pit_lane = true;
+                        }
                         comp[c] = plan.get(idx).map_or(comp[c], |s| s.compound.index() as u8);
                         age[c] = 0.0;
                         if let Some(s) = ws.stops.get_mut(c) {
@@ -734,11 +933,10 @@ impl Race {
                         }
                         next_stop[c] = plan.get(idx + 1).map_or(u32::MAX, |s| s.lap);
                         outlap[c] = true;
-                        pitted[c] = true;
                     } else {
-                        pitted[c] = false;
                         age[c] += age_step;
                     }
+                    pitted[c] = in_pit_lane;
                     pitp[c] = pit_s;
                     new_t[c] = rt[c] + t + pit_s;
                 }
@@ -785,10 +983,14 @@ impl Race {
             } else {
                 ov.hold_gap_s
             };
-            {
+            if green && ov.pass_rule == PassRule::RaceTime {
+                self.pass_race_time(ws);
+            } else {
                 let new_t = &mut ws.new_t[..n];
                 let lt = &ws.lt[..n];
                 let pitted = &ws.pitted[..n];
+                let vmax = &self.top_speed_kmh[..n];
+                let coeff = ov.top_speed_coeff_s_per_kmh;
                 let order = &mut ws.order[..];
                 for k in 1..order.len() {
                     let mut j = k;
@@ -798,7 +1000,8 @@ impl Race {
                         let (tf, ta) = (new_t[f], new_t[a]);
                         // Common case, branch-free: no pit-lane mix and no pass possible, so the
                         // follower is either clear or held `hold` behind.
-                        let can_pass = green && lt[a] - lt[f] >= ov.threshold_s;
+                        let thr = ov.threshold_s + coeff * (vmax[f] - vmax[a]);
+                        let can_pass = green && lt[a] - lt[f] >= thr;
                         if pitted[f] == pitted[a] && !can_pass {
                             new_t[f] = tf.max(ta + hold);
                             break;
@@ -838,12 +1041,102 @@ impl Race {
             if lap + 1 >= ov.drs_from_lap {
                 Self::drs_flags(ws, ov.drs_window_s, ov.drs_gain_s);
             }
-            let burn = if green { 1.0 } else { scp.fuel_use_factor };
+            let burn = match status {
+                GREEN => 1.0,
+                SC => scp.fuel_use_factor,
+                _ => scp.vsc_fuel_use_factor.unwrap_or(scp.fuel_use_factor),
+            };
             fuel_kg = (fuel_kg - p.fuel.consumption_kg_per_lap * burn).max(0.0);
         }
         cursor.rng = rng;
         cursor.fuel_kg = fuel_kg;
         cursor.neutralised = neutralised;
+    }
+
+    /// TUMFTM's pass rule on a green lap (see [`PassRule::RaceTime`]): sweeps the running order
+    /// front to back until no position changes (at most 20 sweeps).
+    fn pass_race_time(&self, ws: &mut Workspace) {
+        let n = self.n;
+        let ov = &self.p.overtaking;
+        let hold = ov.hold_gap_s;
+        let new_t = &mut ws.new_t[..n];
+        let pitted = &ws.pitted[..n];
+        let vmax = &self.top_speed_kmh[..n];
+        let duel = &mut ws.duel[..n];
+        duel.iter_mut().for_each(|d| *d = false);
+        let order = &mut ws.order[..];
+        // Sweeps after the first only revisit the pairs around what changed: a pair whose two
+        // cars did not change since it was last checked gives the same answer again. `from` is
+        // the pair in front of the first change of the last sweep, `until` the pair behind its
+        // last change; the window grows while the current sweep keeps changing things.
+        let mut from = 1;
+        let mut until = usize::MAX;
+        for _sweep in 0..20 {
+            let mut first_swap = usize::MAX;
+            let mut last_change = 0;
+            let mut k = from;
+            while k < order.len() {
+                if k > until && k > last_change + 1 {
+                    break;
+                }
+                let f = order[k] as usize;
+                let a = order[k - 1] as usize;
+                let (tf, ta) = (new_t[f], new_t[a]);
+                if pitted[f] != pitted[a] {
+                    // One of the two is in the pit lane: no fight, the quicker race time leads.
+                    if tf < ta {
+                        order.swap(k - 1, k);
+                        first_swap = first_swap.min(k);
+                        last_change = k;
+                    }
+                    k += 1;
+                    continue;
+                }
+                if tf >= ta + hold {
+                    k += 1;
+                    continue;
+                }
+                last_change = k;
+                if !duel[a] {
+                    new_t[a] += ov.duel_penalty_s;
+                    duel[a] = true;
+                }
+                if !duel[f] {
+                    new_t[f] += ov.duel_penalty_s;
+                    duel[f] = true;
+                }
+                let thr = ov.threshold_s + ov.top_speed_coeff_s_per_kmh * (vmax[f] - vmax[a]);
+                if new_t[a] - new_t[f] >= thr {
+                    order.swap(k - 1, k);
+                    new_t[a] += ov.loser_penalty_s;
+                    first_swap = first_swap.min(k);
+                } else if new_t[f] < new_t[a] + hold {
+                    new_t[f] = new_t[a] + hold;
+                }
+                k += 1;
+            }
+            if first_swap == usize::MAX {
+                break;
+            }
+            from = first_swap.saturating_sub(1).max(1);
+            until = last_change + 1;
+        }
+    }
+
+    /// True when a lap among the `delay` laps before `lap` ran under the safety car.
+    #[inline]
+    fn sc_within(&self, ws: &Workspace, lap: u32, delay: u32) -> bool {
+        (1..=delay).any(|d| {
+            if d >= lap {
+                return false;
+            }
+            let l = lap - d;
+            if l <= self.cur {
+                self.initial_fcy.0 == SC && l == self.cur
+            } else {
+                ws.fcy.get(l as usize).copied() == Some(SC)
+            }
+        })
     }
 
     /// Classifies the cars retired before the simulation last.
@@ -912,6 +1205,19 @@ impl Race {
             .unwrap_or(0);
         ((base + k) as u16 + 1, f64::NAN)
     }
+}
+
+/// Index drawn from non-negative weights by `x` in `[0, sum of weights)`.
+#[inline]
+fn pick_weighted(weights: &[f64], x: f64) -> usize {
+    let mut acc = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        acc += w;
+        if x < acc {
+            return i;
+        }
+    }
+    weights.len().saturating_sub(1)
 }
 
 /// Index drawn from a probability table by one uniform.

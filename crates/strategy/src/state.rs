@@ -106,9 +106,70 @@ pub struct CarState {
     /// Mean of the random start performance (lap 1 only).
     #[serde(default)]
     pub start_perf_mean_s: f64,
-    /// This car's own pit plan for the rest of the race; `None` = the default plan.
+    /// This car's own pit plan for the rest of the race; `None` = the default plan. Any number
+    /// of stops; every car's plan (the asked car's too) is followed by `--all-cars`
+    /// ([`crate::simulate_field`]); for the asked car, the plans tried come from `[plans]`.
     #[serde(default)]
     pub plan: Option<Strategy>,
+    /// Top speed (speed trap / qualifying v_max) for the pair-wise overtaking threshold
+    /// (`overtaking.top_speed_coeff_s_per_kmh`); `None` = the mean of the cars that give one.
+    #[serde(default)]
+    pub top_speed_kmh: Option<f64>,
+    /// Sigma of this car's random start performance; `None` = `track.start_perf_sigma_s`.
+    #[serde(default)]
+    pub start_perf_sigma_s: Option<f64>,
+    /// This car's (team's) pit standstill model; `None` = the `pit` parameters.
+    #[serde(default)]
+    pub standstill: Option<StandstillModel>,
+    /// Relative chance that this car is the one retiring in an accident that brings out a
+    /// safety car (`safety_car.accident_retires_car`). Default 1.
+    #[serde(default = "one")]
+    pub accident_weight: f64,
+    /// A scheduled retirement: the car is out at this race progress in laps (7.5 = during lap 8),
+    /// optionally bringing out an SC or VSC.
+    #[serde(default)]
+    pub retirement: Option<ScheduledRetirement>,
+}
+
+/// Standstill of one car's stops: `min_s` + a Fisk draw (redrawn above
+/// `pit.redraw_above_mean_factor` x its mean).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandstillModel {
+    /// Minimum standstill (TUMFTM: `t_pit_tirechange_min` + the Fisk `loc`).
+    pub min_s: f64,
+    /// Fisk shape c (> 1).
+    pub fisk_shape: f64,
+    /// Fisk scale.
+    pub fisk_scale_s: f64,
+}
+
+/// The kind of neutralisation a scheduled retirement brings out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Neutralisation {
+    /// Safety car.
+    Sc,
+    /// Virtual safety car.
+    Vsc,
+}
+
+/// A car that will retire at a known point (TUMFTM's `retire_data`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledRetirement {
+    /// Race progress in laps at which the car stops: it is out during lap `floor(at_lap) + 1`.
+    pub at_lap: f64,
+    /// SC or VSC brought out by the retirement (from the retirement lap on), if any.
+    #[serde(default)]
+    pub neutralisation: Option<Neutralisation>,
+    /// Length of that neutralisation in laps (default 3).
+    #[serde(default = "three")]
+    pub neutralisation_laps: u32,
+}
+
+fn three() -> u32 {
+    3
 }
 
 impl CarState {
@@ -130,6 +191,11 @@ impl CarState {
             failure_probability: None,
             start_perf_mean_s: 0.0,
             plan: None,
+            top_speed_kmh: None,
+            start_perf_sigma_s: None,
+            standstill: None,
+            accident_weight: 1.0,
+            retirement: None,
         }
     }
 
@@ -149,6 +215,36 @@ impl CarState {
             &format!("cars[{id}].start_perf_mean_s"),
             self.start_perf_mean_s,
         )?;
+        if let Some(v) = self.top_speed_kmh {
+            non_negative(&format!("cars[{id}].top_speed_kmh"), v)?;
+        }
+        if let Some(v) = self.start_perf_sigma_s {
+            non_negative(&format!("cars[{id}].start_perf_sigma_s"), v)?;
+        }
+        if let Some(m) = &self.standstill {
+            non_negative(&format!("cars[{id}].standstill.min_s"), m.min_s)?;
+            non_negative(
+                &format!("cars[{id}].standstill.fisk_scale_s"),
+                m.fisk_scale_s,
+            )?;
+            finite(&format!("cars[{id}].standstill.fisk_shape"), m.fisk_shape)?;
+            if m.fisk_shape <= 1.0 {
+                return Err(crate::error::invalid(
+                    &format!("cars[{id}].standstill.fisk_shape"),
+                    "must be > 1 (the Fisk mean is infinite otherwise)",
+                ));
+            }
+        }
+        non_negative(&format!("cars[{id}].accident_weight"), self.accident_weight)?;
+        if let Some(r) = &self.retirement {
+            non_negative(&format!("cars[{id}].retirement.at_lap"), r.at_lap)?;
+            if r.neutralisation.is_some() && r.neutralisation_laps == 0 {
+                return Err(crate::error::invalid(
+                    &format!("cars[{id}].retirement.neutralisation_laps"),
+                    "must be >= 1",
+                ));
+            }
+        }
         for (c, m) in &self.tyres {
             finite(&format!("cars[{id}].tyres.{c}.k0_s"), m.k0_s)?;
             finite(
