@@ -622,11 +622,24 @@ details{margin:10px 0}summary{cursor:pointer;font-weight:600}</style></head><bod
             );
         }
         h.push_str("</table>");
-        for c in &r.cuts {
+        // The cut-off nearest half distance is drawn open; the others on a click.
+        let open_k = r
+            .cuts
+            .iter()
+            .enumerate()
+            .min_by(|x, y| {
+                let d = |c: &Cut| {
+                    (f64::from(c.result.at_lap) / f64::from(r.total_laps.max(1)) - 0.5).abs()
+                };
+                d(x.1).total_cmp(&d(y.1))
+            })
+            .map(|x| x.0);
+        for (k, c) in r.cuts.iter().enumerate() {
             let b = &c.result;
             let _ = write!(
                 h,
-                "<details><summary>From lap {} of {}: each car's predicted finish distribution (blue, darker = likelier; box = 80 % interval), its position at the cut-off (orange ring) and its real result (black dot)</summary>{}</details>",
+                "<details{}><summary>From lap {} of {}: each car's predicted finish distribution (blue, darker = likelier; box = 80 % interval), its position at the cut-off (orange ring) and its real result (black dot)</summary>{}</details>",
+                if Some(k) == open_k { " open" } else { "" },
                 b.at_lap,
                 b.total_laps,
                 race_svg(b)
