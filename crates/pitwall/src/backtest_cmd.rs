@@ -126,7 +126,8 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
         }
         let classification = server::analysis::session_classification(&store, s)
             .with_context(|| format!("reading the results of {s}"))?;
-        inputs.push((s.clone(), records, source, classification));
+        let total_laps = server::analysis::session_total_laps(&store, s, &records).unwrap_or(0);
+        inputs.push((s.clone(), records, source, classification, total_laps));
     }
     drop(store);
 
@@ -178,6 +179,7 @@ type Input = (
     Vec<LapRecord>,
     server::analysis::LapSource,
     Option<(Vec<strategy::Classified>, TruthSource)>,
+    u32,
 );
 
 fn run_all(
@@ -188,8 +190,8 @@ fn run_all(
     seed: u64,
 ) -> anyhow::Result<Vec<RaceBacktest>> {
     let mut out = Vec::new();
-    for (session, records, source, classification) in inputs {
-        let total_laps = records.iter().map(|l| l.lap).max().unwrap_or(0);
+    for (session, records, source, classification, total_laps) in inputs {
+        let total_laps = *total_laps;
         let opts = BacktestOptions {
             iterations,
             seed,

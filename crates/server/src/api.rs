@@ -280,18 +280,15 @@ pub fn run_strategy(
             iterations,
             seed,
         } => {
-            let (records, source, meta_total) = {
+            let (records, source, session_total) = {
                 let store = store.lock();
                 let (records, source) = analysis::session_lap_records(&store, &session)
                     .map_err(StrategyFailure::Store)?;
-                (
-                    records,
-                    source,
-                    analysis::session_total_laps(&store, &session),
-                )
+                let total = analysis::session_total_laps(&store, &session, &records);
+                (records, source, total)
             };
             let last = records.iter().map(|r| r.lap).max().unwrap_or(0);
-            let total = total_laps.or(meta_total).unwrap_or(last);
+            let total = total_laps.or(session_total).unwrap_or(last);
             if !records.iter().any(|r| r.car_id == car) {
                 let mut cars: Vec<&str> = records.iter().map(|r| r.car_id.as_str()).collect();
                 cars.sort_unstable();
