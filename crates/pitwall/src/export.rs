@@ -18,14 +18,15 @@ pub enum ExportFormat {
 
 #[derive(Args, Debug)]
 #[command(
-    after_long_help = "Files written (OUT = --out, STEM = its name without extension):\n  \
-    OUT                       the samples: one row per sample, 33 columns with units in their names\n                            \
-    (session_id, track, car_id, t_s, lap, lap_dist_m, speed_kmh, ...); CSV or Parquet (Snappy)\n  \
-    STEM_laps.csv             --format csv only, when the session has official timing (an import):\n                            \
-    the official laps (car_number, lap, lap_time_s, s1_s..s3_s, pit_in, flag, elapsed_s, ...)\n  \
-    STEM_engine_laps.csv      both formats, when the session has laps: the laps the lap engine cut\n                            \
-    (stored live, else cut now from the samples): times, sectors, validity, position, tyres, the\n                            \
-    20 lap features (feature_*), the tire model's wear and loss per lap\n\n\
+    after_long_help = "Files written (OUT = --out, STEM = its name without extension):\n\n\
+    OUT: the samples, one row per sample, 33 columns with units in their names (session_id, \
+    track, car_id, t_s, lap, lap_dist_m, speed_kmh, ...); CSV, or Parquet (Snappy, nulls for \
+    missing values).\n\n\
+    STEM_laps.csv (--format csv only, sessions imported with official timing): the official laps \
+    (car_number, lap, lap_time_s, s1_s..s3_s, pit_in, flag, elapsed_s, driver, team, class).\n\n\
+    STEM_engine_laps.csv (both formats, when the session has laps): the laps the lap engine cut \
+    (stored live or by `sim`, else cut now from the samples): times, sectors, validity, \
+    position, tyres, the 20 lap features (feature_*), the tire model's wear and loss per lap.\n\n\
     stdout: OUT's path; stderr: each file written with its row count."
 )]
 pub struct ExportArgs {
