@@ -81,7 +81,7 @@ pub struct DemoArgs {
     /// Lap the playback starts at: the laps before it stream as fast as the pipeline takes
     /// them (a few seconds), so the tyre, pit-window, radio and coaching panels have data
     /// straight away. 1 plays the race from the start.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 9)]
     pub start_lap: u32,
 }
 
