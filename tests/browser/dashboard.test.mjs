@@ -55,7 +55,7 @@ let server = null, serverNo = 0;
 function startServer(http, speed) {
   const n = ++serverNo;
   return new Promise((resolveP, reject) => {
-    const args = ["demo", "--http", http, "--udp", "off", "--data-dir", join(dataDir, `d${n}`), "--speed", String(speed)];
+    const args = ["demo", "--http", http, "--udp", "off", "--data-dir", join(dataDir, `d${n}`), "--speed", String(speed), "--start-lap", "1"];
     const p = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
     const errLog = createWriteStream(join(OUT, `server-${n}.log`));
     p.stderr.pipe(errLog);

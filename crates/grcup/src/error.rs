@@ -28,7 +28,7 @@ pub enum Error {
     #[error("CSV error at line {line:?}: {message}")]
     Csv { line: Option<u64>, message: String },
     /// Reading the input failed.
-    #[error("read error: {0}")]
+    #[error("read error")]
     Io(#[from] std::io::Error),
 }
 

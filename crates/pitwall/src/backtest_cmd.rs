@@ -136,7 +136,8 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
         }
         let classification = server::analysis::session_classification(&store, s)
             .with_context(|| format!("reading the results of {s}"))?;
-        inputs.push((s.clone(), records, source, classification));
+        let total_laps = server::analysis::session_total_laps(&store, s, &records).unwrap_or(0);
+        inputs.push((s.clone(), records, source, classification, total_laps));
     }
     drop(store);
 
@@ -215,6 +216,7 @@ type Input = (
     Vec<LapRecord>,
     server::analysis::LapSource,
     Option<(Vec<strategy::Classified>, TruthSource)>,
+    u32,
 );
 
 fn run_all(
@@ -225,8 +227,8 @@ fn run_all(
     seed: u64,
 ) -> anyhow::Result<Vec<RaceBacktest>> {
     let mut out = Vec::new();
-    for (session, records, source, classification) in inputs {
-        let total_laps = records.iter().map(|l| l.lap).max().unwrap_or(0);
+    for (session, records, source, classification, total_laps) in inputs {
+        let total_laps = *total_laps;
         let opts = BacktestOptions {
             iterations,
             seed,
@@ -842,6 +844,7 @@ fn leave_one_out(
             race.laps.clone(),
             server::analysis::LapSource::OfficialTiming,
             race.classification.clone(),
+            race.laps.iter().map(|l| l.lap).max().unwrap_or(0),
         );
         if let Ok(mut r) = run_all(&[input], &specs, &params, 4000, seed) {
             out.append(&mut r);

@@ -32,6 +32,8 @@ pub enum Command {
     /// another (the third car starts braking 12 m later into corner 4 from lap 8: the coach should
     /// say so within a few laps).
     Demo(crate::race_cmd::DemoArgs),
+    /// List the 25 circuits `sim` and `demo` can race on (`--track NAME`), with their lengths.
+    Tracks(crate::race_cmd::TracksArgs),
     /// Simulate a race (ground-truth tyre wear included) into the store, or to a GR Cup CSV.
     Sim(crate::race_cmd::SimArgs),
     /// Import GR Cup files (telemetry, lap boundaries, official timing, results, weather, best
@@ -156,8 +158,48 @@ pub enum BenchCommand {
     Ingest(crate::bench::IngestArgs),
 }
 
+/// A stored session as `pitwall sessions` shows it: the store's view plus the race length
+/// (`server::analysis::session_total_laps`).
+#[derive(serde::Serialize)]
+pub struct SessionRow {
+    #[serde(flatten)]
+    pub info: store::SessionInfo,
+    /// Race length: the race document's, else the last lap stored.
+    pub total_laps: Option<u32>,
+}
+
+/// A Unix time as `2025-06-01 14:00:00` (UTC); a small value (a session time from before
+/// sessions started at a real instant) as seconds.
+fn show_time(t: Option<f64>) -> String {
+    match t {
+        None => "-".into(),
+        Some(t) if t >= 1e9 && t.is_finite() => {
+            let secs = t.floor() as i64;
+            let days = secs.div_euclid(86_400);
+            let sod = secs.rem_euclid(86_400);
+            // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+            let z = days + 719_468;
+            let era = z.div_euclid(146_097);
+            let doe = z - era * 146_097;
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let d = doy - (153 * mp + 2) / 5 + 1;
+            let m = if mp < 10 { mp + 3 } else { mp - 9 };
+            let y = yoe + era * 400 + i64::from(m <= 2);
+            format!(
+                "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60
+            )
+        }
+        Some(t) => format!("{t:.3} s"),
+    }
+}
+
 /// Writes the session table; a closed pipe (`| head`) ends the listing quietly.
-pub fn print_sessions(sessions: &[store::SessionInfo]) -> std::io::Result<()> {
+pub fn print_sessions(sessions: &[SessionRow]) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if sessions.is_empty() {
@@ -165,32 +207,45 @@ pub fn print_sessions(sessions: &[store::SessionInfo]) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14} {:>6}",
-        "SESSION", "TRACK", "CARS", "SAMPLES", "FIRST t_s", "LAST t_s", "LAPS"
+        "{:<28} {:<14} {:>4} {:>10} {:<19} {:<19} {:>5} {:>8} {:>7}",
+        "SESSION",
+        "TRACK",
+        "CARS",
+        "SAMPLES",
+        "FIRST (UTC)",
+        "LAST (UTC)",
+        "RACE",
+        "OFFICIAL",
+        "ENGINE"
     )?;
-    for s in sessions {
+    for row in sessions {
+        let s = &row.info;
         writeln!(
             out,
-            "{:<28} {:<14} {:>5} {:>10} {:>14} {:>14} {:>6}",
+            "{:<28} {:<14} {:>4} {:>10} {:<19} {:<19} {:>5} {:>8} {:>7}",
             s.id,
             s.track.as_deref().unwrap_or("-"),
             s.cars.len(),
             s.samples,
-            s.first_t_s
-                .map(|t| format!("{t:.3}"))
-                .unwrap_or_else(|| "-".into()),
-            s.last_t_s
-                .map(|t| format!("{t:.3}"))
+            show_time(s.first_t_s),
+            show_time(s.last_t_s),
+            row.total_laps
+                .map(|n| n.to_string())
                 .unwrap_or_else(|| "-".into()),
             s.official_laps,
+            s.engine_laps,
         )?;
         for c in &s.cars {
             writeln!(
                 out,
-                "  car {:<22} {:>28} samples {:>6} official laps",
-                c.car_id, c.samples, c.official_laps
+                "  car {:<22} {:>28} samples {:>6} official laps {:>6} engine laps",
+                c.car_id, c.samples, c.official_laps, c.engine_laps
             )?;
         }
     }
-    Ok(())
+    writeln!(
+        out,
+        "\nRACE: race length in laps; OFFICIAL: laps of the official timing (imported); \
+         ENGINE: laps the lap engine cut from the telemetry (live, demo, sim)"
+    )
 }

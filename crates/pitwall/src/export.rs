@@ -1,5 +1,6 @@
-//! `pitwall export`: a stored session's samples to CSV (one row per sample, units in the
-//! column names), and its official laps (if any) to `<out stem>_laps.csv`.
+//! `pitwall export`: a stored session's samples to CSV or Parquet (one row per sample, units in
+//! the column names), its official laps (if any, with csv) to `<out stem>_laps.csv` and the laps
+//! the lap engine cut to `<out stem>_engine_laps.csv`.
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -16,10 +17,23 @@ pub enum ExportFormat {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_long_help = "Files written (OUT = --out, STEM = its name without extension):\n\n\
+    OUT: the samples, one row per sample, 33 columns with units in their names (session_id, \
+    track, car_id, t_s, lap, lap_dist_m, speed_kmh, ...); CSV, or Parquet (Snappy, nulls for \
+    missing values).\n\n\
+    STEM_laps.csv (--format csv only, sessions imported with official timing): the official laps \
+    (car_number, lap, lap_time_s, s1_s..s3_s, pit_in, flag, elapsed_s, driver, team, class).\n\n\
+    STEM_engine_laps.csv (both formats, when the session has laps): the laps the lap engine cut \
+    (stored live or by `sim`, else cut now from the samples): times, sectors, validity, \
+    position, tyres, the 20 lap features (feature_*), the tire model's wear and loss per lap.\n\n\
+    stdout: OUT's path; stderr: each file written with its row count."
+)]
 pub struct ExportArgs {
     /// The session id (see `pitwall sessions`).
     pub session: String,
-    /// Output format. With csv, the official laps (if any) go to `<out stem>_laps.csv`.
+    /// Output format. Beside OUT: `<stem>_engine_laps.csv` (laps the engine cut, both formats)
+    /// and, with csv, `<stem>_laps.csv` (official laps, if any). See `--help`.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
     /// Output file for the samples.
@@ -160,7 +174,10 @@ pub fn engine_laps_path(out: &Path) -> PathBuf {
 fn write_engine_laps(store: &Store, a: &ExportArgs) -> anyhow::Result<Option<(PathBuf, usize)>> {
     let mut laps = store.laps(&a.session, a.car.as_deref())?;
     if laps.is_empty() {
-        laps = server::analysis::laps_from_store(store, &a.session)?
+        let pb = crate::progress_bar(0, "cutting laps from the samples", "");
+        let cut = server::analysis::laps_from_store(store, &a.session);
+        pb.finish_and_clear();
+        laps = cut?
             .iter()
             .filter(|l| a.car.as_deref().is_none_or(|c| &*l.summary.car_id == c))
             .map(|l| l.row(None))
@@ -275,18 +292,36 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store under {}", a.data_dir.data_dir.display()))?;
     // Fails with "no session X" before creating any file.
     let info = store.session(&a.session)?;
+    let total = match a.car.as_deref() {
+        Some(c) => info
+            .cars
+            .iter()
+            .find(|x| x.car_id == c)
+            .map_or(0, |x| x.samples),
+        None => info.samples,
+    };
+    let pb = crate::progress_bar(total, "exporting", "samples");
+    let mut done = 0u64;
+    let mut tick = |pb: &indicatif::ProgressBar| {
+        done += 1;
+        if done.is_multiple_of(20_000) {
+            pb.set_position(done);
+        }
+    };
     if a.format == ExportFormat::Parquet {
         let f = std::fs::File::create(&a.out)
             .with_context(|| format!("cannot create {}", a.out.display()))?;
         let mut w = crate::parquet_out::ParquetSamples::create(f)?;
         let mut err: Option<parquet::errors::ParquetError> = None;
         store.for_each_sample(&a.session, a.car.as_deref(), |s| {
+            tick(&pb);
             if err.is_none() {
                 if let Err(e) = w.push(s) {
                     err = Some(e);
                 }
             }
         })?;
+        pb.finish_and_clear();
         if let Some(e) = err {
             return Err(e).with_context(|| format!("writing {}", a.out.display()));
         }
@@ -305,12 +340,14 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
     w.write_record(SAMPLE_COLUMNS)?;
     let mut err: Option<csv::Error> = None;
     let n = store.for_each_sample(&a.session, a.car.as_deref(), |s| {
+        tick(&pb);
         if err.is_none() {
             if let Err(e) = w.write_record(sample_record(&s)) {
                 err = Some(e);
             }
         }
     })?;
+    pb.finish_and_clear();
     if let Some(e) = err {
         return Err(e).with_context(|| format!("writing {}", a.out.display()));
     }

@@ -21,11 +21,42 @@ use server::{Config, LogFormat};
 pub(crate) fn init_logging(format: LogFormat) {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_env("PITWALL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a log file or a pipe gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// A progress bar on stderr for work of `total` `unit`s (0: a spinner), shown only when both
+/// stdout and stderr are terminals: scripts and pipes get no escape codes.
+pub(crate) fn progress_bar(total: u64, what: &str, unit: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let pb = if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let template = if total == 0 {
+        format!("{{spinner}} {what} {{elapsed_precise}} {{msg}}")
+    } else {
+        format!(
+            "{{spinner}} {what} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} {{elapsed_precise}} (eta {{eta}}) {{msg}}"
+        )
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if total == 0 {
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+    pb
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,7 +95,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     args.data_dir.data_dir.display()
                 )
             })?;
-            let sessions = store.sessions()?;
+            let sessions: Vec<cli::SessionRow> = store
+                .sessions()?
+                .into_iter()
+                .map(|info| cli::SessionRow {
+                    total_laps: server::analysis::session_total_laps(&store, &info.id, &[]),
+                    info,
+                })
+                .collect();
             let written = if args.json {
                 use std::io::Write;
                 writeln!(
@@ -80,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => Ok(()),
             }
         }
+        Command::Tracks(a) => race_cmd::tracks(a),
         Command::Sim(a) => race_cmd::sim(a),
         Command::Demo(a) => race_cmd::demo(a).await,
         Command::Import(a) => tokio::task::spawn_blocking(move || import::run(a)).await?,

@@ -48,6 +48,25 @@ pub struct SimArgs {
     /// Session id to store under [default: sim-<track>-<seed>].
     #[arg(long)]
     pub session: Option<String>,
+    /// When the race starts (RFC 3339, e.g. 2025-06-01T14:00:00Z) [default: now]. Sample times
+    /// (`t_s`) are Unix seconds from it, as in imported sessions.
+    #[arg(long, value_parser = parse_start)]
+    pub start: Option<f64>,
+}
+
+/// `--start`: an RFC 3339 instant (or Unix seconds) as Unix seconds.
+fn parse_start(raw: &str) -> Result<f64, String> {
+    grcup::parse_timestamp_ns(raw.as_bytes())
+        .map(|ns| ns as f64 / 1e9)
+        .ok_or_else(|| format!("{raw:?} is not an instant like 2025-06-01T14:00:00Z"))
+}
+
+/// Unix seconds now (whole milliseconds: a simulated race starts at a round instant).
+fn now_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_millis() as f64) / 1000.0)
+        .unwrap_or(0.0)
 }
 
 #[derive(Args, Debug)]
@@ -56,20 +75,62 @@ pub struct DemoArgs {
     pub serve: crate::cli::ServeArgs,
     #[command(flatten)]
     pub race: RaceArgs,
-    /// Playback speed: 1 is real time, 10 is ten times faster.
-    #[arg(long, default_value_t = 1.0)]
+    /// Playback speed: 1 is real time, 10 is ten times faster (a lap of Austin every 15 s).
+    #[arg(long, default_value_t = 10.0)]
     pub speed: f64,
+    /// Lap the playback starts at: the laps before it stream as fast as the pipeline takes
+    /// them (a few seconds), so the tyre, pit-window, radio and coaching panels have data
+    /// straight away. 1 plays the race from the start.
+    #[arg(long, default_value_t = 9)]
+    pub start_lap: u32,
 }
 
-fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::new(total);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} laps {{elapsed_precise}} {{msg}}"
-        ))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    pb
+/// Laps the leader has completed.
+fn leader_laps(race: &sim::Race) -> u64 {
+    race.standings()
+        .first()
+        .map(|s| u64::from(s.laps_completed))
+        .unwrap_or(0)
+}
+
+#[derive(Args, Debug)]
+pub struct TracksArgs {
+    /// Print JSON (`[{"name", "length_m"}]`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Lists the embedded circuits with their race-line lengths.
+pub fn tracks(a: TracksArgs) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for name in sim::Track::names() {
+        let t = sim::Track::by_name(name).with_context(|| format!("loading track {name}"))?;
+        rows.push(serde_json::json!({
+            "name": t.name(),
+            "length_m": (t.length_m() * 10.0).round() / 10.0,
+        }));
+    }
+    let mut out = std::io::stdout().lock();
+    let written = if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)
+    } else {
+        (|| {
+            writeln!(out, "{:<18} {:>10}", "TRACK", "LENGTH_KM")?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:<18} {:>10.3}",
+                    r["name"].as_str().unwrap_or("-"),
+                    r["length_m"].as_f64().unwrap_or(0.0) / 1000.0,
+                )?;
+            }
+            Ok(())
+        })()
+    };
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Runs a whole race flat out; stores it (or writes the CSV) and prints the session id.
@@ -81,23 +142,21 @@ pub fn sim(a: SimArgs) -> anyhow::Result<()> {
         .session_id
         .clone()
         .unwrap_or_else(|| format!("sim-{}-{}", race.track().name(), a.race.seed));
-    let pb = progress(u64::from(a.race.laps), "simulating");
+    let start_s = a.start.unwrap_or_else(now_unix_s);
+    let pb = crate::progress_bar(u64::from(a.race.laps), "simulating", "laps");
     let t0 = Instant::now();
     let mut out = Vec::new();
     let mut n = 0u64;
-    let leader_laps = |race: &sim::Race| {
-        race.standings()
-            .first()
-            .map(|s| u64::from(s.laps_completed))
-            .unwrap_or(0)
-    };
     match &a.csv {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let mut w = sim::LongCsvWriter::new(
                 std::io::BufWriter::new(file),
-                sim::LongCsvOptions::default(),
+                sim::LongCsvOptions {
+                    start_unix_s: start_s.round() as i64,
+                    ..sim::LongCsvOptions::default()
+                },
             )?;
             let mut steps = 0u64;
             while race.step(&mut out) {
@@ -128,12 +187,22 @@ pub fn sim(a: SimArgs) -> anyhow::Result<()> {
                 format!("opening the store under {}", a.data_dir.data_dir.display())
             })?;
             st.set_session_meta(&session_id, "race", &race_doc(&a.race, "sim"))?;
+            let track: Arc<str> = Arc::from(race.track().name());
+            // The lap engine cuts the laps as the race runs, as it would live: `sessions`,
+            // `strategy` and the API find them stored.
+            let mut analysis = server::analysis::SessionAnalysis::new(Some(track.clone()));
+            let mut laps = Vec::new();
+            let sid: Arc<str> = Arc::from(session_id.as_str());
             let mut steps = 0u64;
             let mut batch = Vec::with_capacity(50_000);
             loop {
                 let more = race.step(&mut out);
                 for mut s in out.drain(..) {
-                    s.session_id = Arc::from(session_id.as_str());
+                    s.session_id = sid.clone();
+                    s.t_s += start_s;
+                    if let Some(l) = analysis.push(&s) {
+                        laps.push(l);
+                    }
                     batch.push(s);
                 }
                 if batch.len() >= 40_000 || !more {
@@ -148,9 +217,14 @@ pub fn sim(a: SimArgs) -> anyhow::Result<()> {
                     break;
                 }
             }
+            laps.extend(analysis.flush());
+            server::analysis::mark_safety_car_laps(&mut laps);
+            let rows: Vec<store::LapRow> = laps.iter().map(|l| l.row(Some(&l.insight()))).collect();
+            st.write_laps(&session_id, Some(&track), &rows)?;
             pb.finish_and_clear();
             eprintln!(
-                "stored {n} samples of {} cars x {} laps in {:.1} s",
+                "stored {n} samples and {} laps of {} cars x {} laps in {:.1} s",
+                rows.len(),
                 a.race.cars,
                 a.race.laps,
                 t0.elapsed().as_secs_f64()
@@ -173,14 +247,16 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     }
     // Fail early on a bad race before the server starts.
     sim::Race::new(a.race.config(None)).context("setting up the demo race")?;
+    let ring_capacity = config.ring_capacity;
     let running = server::start(config).await?;
     let stop = crate::shutdown_signal();
     println!(
-        "pitwall demo: {} cars racing {} laps at {} (x{}) -> dashboard http://{}/  (API docs http://{}/docs)",
+        "pitwall demo: {} cars racing {} laps at {} (x{}, from lap {}) -> dashboard http://{}/  (API docs http://{}/docs)",
         a.race.cars,
         a.race.laps,
         a.race.track,
         a.speed,
+        a.start_lap.max(1),
         running.http_addr,
         running.http_addr
     );
@@ -188,6 +264,7 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     let state = running.state.clone();
     let race_args = a.race.clone();
     let speed = a.speed;
+    let start_lap = a.start_lap.max(1);
     let feeder = tokio::spawn(async move {
         let mut seed = race_args.seed;
         loop {
@@ -221,21 +298,43 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
                 tracing::warn!(error = %e, "could not store the race document");
             }
             tracing::info!(session = %session, seed, "demo race started");
+            // Sample times are Unix seconds from the race's start, as in imported sessions.
+            let start_s = now_unix_s();
             let tick = Duration::from_secs_f64(race.tick_s() / speed);
+            let shift = |mut v: Vec<telemetry::Sample>| {
+                for s in &mut v {
+                    s.t_s += start_s;
+                }
+                v
+            };
+            let mut out = Vec::new();
+            // The first laps as fast as the pipeline takes them (never faster than the ring
+            // drains: nothing is dropped), so that every panel has data within seconds.
+            let ring_high = (ring_capacity / 2).max(1);
+            let mut running = true;
+            while running && leader_laps(&race) + 1 < u64::from(start_lap) {
+                running = race.step(&mut out);
+                if out.len() >= 2000 || !running {
+                    while state.ring.len() > ring_high {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    state.ingest_samples("sim", shift(std::mem::take(&mut out)));
+                    tokio::task::yield_now().await;
+                }
+            }
             let t0 = tokio::time::Instant::now();
             let mut steps: u32 = 0;
-            let mut out = Vec::new();
-            while race.step(&mut out) {
+            while running && race.step(&mut out) {
                 steps += 1;
                 // Send in slices of about 20 ms so that the feed is smooth at any speed.
                 let due = t0 + tick * steps;
                 if due > tokio::time::Instant::now() + Duration::from_millis(20) || out.len() > 4000
                 {
-                    state.ingest_samples("sim", std::mem::take(&mut out));
+                    state.ingest_samples("sim", shift(std::mem::take(&mut out)));
                     tokio::time::sleep_until(due).await;
                 }
             }
-            state.ingest_samples("sim", std::mem::take(&mut out));
+            state.ingest_samples("sim", shift(std::mem::take(&mut out)));
             tracing::info!(session = %session, "demo race finished; starting the next one");
             seed += 1;
         }

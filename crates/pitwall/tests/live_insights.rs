@@ -18,7 +18,18 @@ async fn demo_laps_become_insights_with_gaps_and_pit_window() {
         "demo",
         dir.path(),
         &[
-            "--track", "Spa", "--cars", "4", "--laps", "8", "--hz", "20", "--speed", "60",
+            "--track",
+            "Spa",
+            "--cars",
+            "4",
+            "--laps",
+            "8",
+            "--hz",
+            "20",
+            "--speed",
+            "60",
+            "--start-lap",
+            "1",
         ],
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(srv.ws_url())

@@ -238,7 +238,8 @@ async fn http_simulate_answers_and_refuses() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["report"]["current_lap"], 4);
-    assert_eq!(v["lap_source"], "samples");
+    // `pitwall sim` stores the laps its lap engine cut.
+    assert_eq!(v["lap_source"], "stored_laps");
 
     // Refusals: JSON bodies naming the field.
     let cases = [

@@ -515,9 +515,30 @@ pub fn positions_from_race_time(recs: &mut [LapRecord]) {
     }
 }
 
-/// Race length of a session: the `race` document's `total_laps` (written by the simulator and
-/// the demo), if any.
-pub fn session_total_laps(store: &Store, session: &str) -> Option<u32> {
+/// The race length of a stored session: the ONE answer for `pitwall strategy`, `strategy
+/// --backtest`, `pitwall sessions` and `POST /api/strategy/simulate`. The session's `race`
+/// document's `total_laps` (written by `sim` and `demo`), else the last lap of `records` (the
+/// session's lap records, [`session_lap_records`]; pass `&[]` when they are not at hand), else
+/// the last lap stored (official timing, else the laps the engine cut). `None`: no laps at all.
+///
+/// A session still streaming has no last lap yet: the live pit window uses the race document
+/// alone ([`race_doc_total_laps`]).
+pub fn session_total_laps(store: &Store, session: &str, records: &[LapRecord]) -> Option<u32> {
+    if let Some(n) = race_doc_total_laps(store, session) {
+        return Some(n);
+    }
+    if let Some(n) = records.iter().map(|r| r.lap).max() {
+        return Some(n);
+    }
+    let official = store.official_laps(session, None).ok()?;
+    if let Some(n) = official.iter().map(|l| l.lap).max() {
+        return Some(n);
+    }
+    store.laps(session, None).ok()?.iter().map(|l| l.lap).max()
+}
+
+/// The `race` document's `total_laps` (written by the simulator and the demo), if any.
+pub fn race_doc_total_laps(store: &Store, session: &str) -> Option<u32> {
     let doc = store.session_meta(session, "race").ok()??;
     let v: Value = serde_json::from_str(&doc).ok()?;
     v.get("total_laps")?.as_u64().map(|n| n as u32)
@@ -747,12 +768,12 @@ pub fn run(
         for (session, track, lap) in done {
             let total = *total_laps
                 .entry(session.clone())
-                .or_insert_with(|| session_total_laps(&store, &session));
+                .or_insert_with(|| race_doc_total_laps(&store, &session));
             let total = match total {
                 Some(t) => Some(t),
                 None => {
                     // The race document may have been written after the first lap.
-                    let t = session_total_laps(&store, &session);
+                    let t = race_doc_total_laps(&store, &session);
                     total_laps.insert(session.clone(), t);
                     t
                 }

@@ -280,20 +280,16 @@ pub fn run_strategy(
             iterations,
             seed,
         } => {
-            let (records, source, meta_total, track) = {
+            let (records, source, session_total, track) = {
                 let store = store.lock();
                 let (records, source) = analysis::session_lap_records(&store, &session)
                     .map_err(StrategyFailure::Store)?;
+                let total = analysis::session_total_laps(&store, &session, &records);
                 let track = store.session(&session).ok().and_then(|s| s.track);
-                (
-                    records,
-                    source,
-                    analysis::session_total_laps(&store, &session),
-                    track,
-                )
+                (records, source, total, track)
             };
             let last = records.iter().map(|r| r.lap).max().unwrap_or(0);
-            let total = total_laps.or(meta_total).unwrap_or(last);
+            let total = total_laps.or(session_total).unwrap_or(last);
             if !records.iter().any(|r| r.car_id == car) {
                 let mut cars: Vec<&str> = records.iter().map(|r| r.car_id.as_str()).collect();
                 cars.sort_unstable();

@@ -239,7 +239,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         })
     };
-    tracing::info!(http = %http_addr, udp = ?udp_addr, data_dir = %config.data_dir.display(), "PitWall serving");
+    let udp_shown = udp_addr.map_or_else(|| "off".to_string(), |a| a.to_string());
+    tracing::info!(http = %http_addr, udp = %udp_shown, data_dir = %config.data_dir.display(), "PitWall serving");
     Ok(Running {
         http_addr,
         udp_addr,

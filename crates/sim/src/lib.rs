@@ -65,14 +65,14 @@ pub use race::{
     simulate, DriverConfig, HabitChange, LapTruth, PitPlan, Race, RaceConfig, RaceOutput,
     SafetyCarMode, Standing,
 };
-pub use tracks::{CenterPoint, RaceLinePoint, SectorSource, Track};
+pub use tracks::{closest_track, CenterPoint, RaceLinePoint, SectorSource, Track};
 pub use vehicle::{CarParams, Corner};
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SimError {
     /// No embedded track has this name.
-    #[error("unknown track {0:?} (see Track::names())")]
+    #[error("{}", tracks::unknown_track_message(.0))]
     UnknownTrack(String),
     /// An embedded track file could not be read.
     #[error("track {track}: {reason}")]

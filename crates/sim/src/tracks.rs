@@ -219,6 +219,59 @@ fn smooth_circular(v: &[f64], half: usize, passes: usize) -> Vec<f64> {
     cur
 }
 
+/// Edit distance (Levenshtein, case-insensitive) between two names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The embedded track whose name is closest to `name`, when it is close enough to be a typo
+/// (or `name` is the start of it): `"suzka"` gives `Suzuka`, `"Nowhere"` gives none.
+pub fn closest_track(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    let lower = name.to_lowercase();
+    if let Some(n) = NAMES
+        .iter()
+        .find(|n| n.to_lowercase().starts_with(&lower) && lower.len() >= 3)
+    {
+        return Some(n);
+    }
+    let (best, d) = NAMES
+        .iter()
+        .map(|n| (*n, edit_distance(name, n)))
+        .min_by_key(|&(_, d)| d)?;
+    (d <= (name.chars().count() / 3).max(1)).then_some(best)
+}
+
+/// The message of [`SimError::UnknownTrack`]: the closest name, else every name.
+pub(crate) fn unknown_track_message(name: &str) -> String {
+    match closest_track(name) {
+        Some(n) => format!(
+            "unknown track {name:?}: did you mean {n}? (`pitwall tracks` lists all {})",
+            NAMES.len()
+        ),
+        None => format!(
+            "unknown track {name:?}; the {} tracks are: {}",
+            NAMES.len(),
+            NAMES.join(", ")
+        ),
+    }
+}
+
 impl Track {
     /// The names of all embedded tracks.
     pub fn names() -> &'static [&'static str] {
@@ -488,6 +541,18 @@ mod tests {
             let net = if *name == "Suzuka" { 0.0 } else { 360.0 };
             assert!(((l - r).abs() - net).abs() < 5.0, "{name}: {l} {r}");
         }
+    }
+
+    #[test]
+    fn unknown_names_get_the_closest_track_or_the_list() {
+        assert_eq!(closest_track("suzka"), Some("Suzuka"));
+        assert_eq!(closest_track("brands"), Some("BrandsHatch"));
+        assert_eq!(closest_track("Nowhere"), None);
+        let m = unknown_track_message("Nowhere");
+        for n in Track::names() {
+            assert!(m.contains(n), "{m}");
+        }
+        assert!(unknown_track_message("Monzaa").contains("did you mean Monza?"));
     }
 
     #[test]

@@ -16,12 +16,12 @@ pub const DB_FILE: &str = "pitwall.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create the data directory {path}: {source}")]
+    #[error("cannot create the data directory {path}")]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("store error: {0}")]
+    #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     #[error("store schema version {found} is newer than this binary understands ({known})")]
     SchemaTooNew { found: i64, known: i64 },
@@ -40,6 +40,9 @@ pub struct CarInfo {
     pub last_t_s: Option<f64>,
     /// Official timing laps stored for this car (0 without a timing file).
     pub official_laps: u64,
+    /// Laps the lap engine cut from this car's telemetry (the `laps` table: live, demo, `sim`),
+    /// lap 1 onwards (the grid-to-line stub, lap 0, is not counted).
+    pub engine_laps: u64,
 }
 
 /// A stored session with its cars.
@@ -53,6 +56,8 @@ pub struct SessionInfo {
     pub last_t_s: Option<f64>,
     /// Official timing laps stored for the session, all cars.
     pub official_laps: u64,
+    /// Laps the lap engine cut from the session's telemetry, all cars.
+    pub engine_laps: u64,
 }
 
 /// One car of a race's classification (see [`Store::classification`]).
@@ -450,7 +455,9 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT s.key, s.track, c.car_key, c.n_samples, c.first_t_s, c.last_t_s,
                 (SELECT COUNT(*) FROM official_laps o
-                 WHERE o.session_id = s.id AND o.car_number = c.car_key)
+                 WHERE o.session_id = s.id AND o.car_number = c.car_key),
+                (SELECT COUNT(*) FROM laps l
+                 WHERE l.session_id = s.id AND l.car_key = c.car_key AND l.lap >= 1)
              FROM sessions s LEFT JOIN cars c ON c.session_id = s.id
              ORDER BY s.id DESC, c.car_key",
         )?;
@@ -467,6 +474,7 @@ impl Store {
                     first_t_s: None,
                     last_t_s: None,
                     official_laps: 0,
+                    engine_laps: 0,
                 });
             }
             let car: Option<String> = r.get(2)?;
@@ -477,9 +485,11 @@ impl Store {
                     first_t_s: r.get(4)?,
                     last_t_s: r.get(5)?,
                     official_laps: r.get::<_, i64>(6)?.max(0) as u64,
+                    engine_laps: r.get::<_, i64>(7)?.max(0) as u64,
                 };
                 s.samples += c.samples;
                 s.official_laps += c.official_laps;
+                s.engine_laps += c.engine_laps;
                 s.first_t_s = min_opt(s.first_t_s, c.first_t_s);
                 s.last_t_s = max_opt(s.last_t_s, c.last_t_s);
                 s.cars.push(c);
