@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::LapRecord;
-use crate::fit::{backtest_with, BacktestOptions, Classified, TruthSource};
+use crate::fit::{backtest_with, median, BacktestOptions, Classified, TruthSource};
 use crate::params::RaceParams;
 
 /// A lap on which the field's median car ran this much over its own median green lap was not
@@ -87,19 +87,6 @@ pub struct Calibration {
     pub stops: usize,
     /// Whether the races look like they have a required stop (most cars stopped).
     pub stops_expected: bool,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        0.5 * (v[m - 1] + v[m])
-    }
 }
 
 fn mad_sigma(v: &[f64]) -> f64 {

@@ -78,7 +78,8 @@ pub struct FittedRace {
     pub pit_stop_cost_s: Option<f64>,
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// Median (NaN when empty); sorts `v`.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
