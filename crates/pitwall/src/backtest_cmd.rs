@@ -309,6 +309,41 @@ fn pool(results: &[RaceBacktest], cuts: &[CutSpec]) -> Vec<Pooled> {
     out
 }
 
+/// A cut-off's figures as table cells (at, lap, cars, model MAE, median MAE, hold MAE, pace MAE,
+/// coverage %): the text table and the HTML report render the same cells.
+fn cut_cells(c: &Cut) -> [String; 8] {
+    let b = &c.result;
+    [
+        at_label(c.at),
+        b.at_lap.to_string(),
+        b.cars.len().to_string(),
+        format!("{:.2}", b.mae_positions),
+        format!("{:.2}", b.median_mae_positions),
+        format!("{:.2}", b.baseline_mae_positions),
+        format!("{:.2}", b.pace_baseline_mae_positions),
+        format!("{:.0}", 100.0 * b.coverage80),
+    ]
+}
+
+/// A pooled row as cells (at, races, cars, the four MAEs, coverage %, model / hold).
+fn pooled_cells(x: &Pooled) -> [String; 9] {
+    [
+        at_label(x.at),
+        x.races.to_string(),
+        x.cars.to_string(),
+        format!("{:.2}", x.mae_positions),
+        format!("{:.2}", x.median_mae_positions),
+        format!("{:.2}", x.baseline_mae_positions),
+        format!("{:.2}", x.pace_baseline_mae_positions),
+        format!("{:.0}", 100.0 * x.coverage80),
+        format!("{:.2}", x.mae_ratio_to_hold),
+    ]
+}
+
+fn at_label(at: Option<f64>) -> String {
+    at.map(|f| format!("{f}")).unwrap_or_else(|| "-".into())
+}
+
 fn truth_label(t: TruthSource) -> &'static str {
     match t {
         TruthSource::OfficialResults => "official results",
@@ -331,16 +366,9 @@ fn print_race(r: &RaceBacktest, per_car: bool) {
     );
     for c in &r.cuts {
         let b = &c.result;
+        let [at, lap, cars, mae, median, hold, pace, cov] = cut_cells(c);
         println!(
-            "  {:>6} {:>6} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>8.0}%",
-            c.at.map(|f| format!("{f}")).unwrap_or_else(|| "-".into()),
-            b.at_lap,
-            b.cars.len(),
-            b.mae_positions,
-            b.median_mae_positions,
-            b.baseline_mae_positions,
-            b.pace_baseline_mae_positions,
-            100.0 * b.coverage80
+            "  {at:>6} {lap:>6} {cars:>5} {mae:>10} {median:>10} {hold:>10} {pace:>10} {cov:>8}%"
         );
         if !b.unclassified.is_empty() {
             println!(
@@ -352,7 +380,7 @@ fn print_race(r: &RaceBacktest, per_car: bool) {
     for s in &r.skipped {
         println!(
             "  {:>6} {:>6}  skipped: {}",
-            s.at.map(|f| format!("{f}")).unwrap_or_else(|| "-".into()),
+            at_label(s.at),
             s.at_lap,
             s.reason
         );
@@ -401,19 +429,21 @@ fn print_pooled(p: &[Pooled]) {
         "model/hold"
     );
     for x in p {
+        let [at, races, cars, mae, median, hold, pace, cov, ratio] = pooled_cells(x);
         println!(
-            "  {:>6} {:>5} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>8.0}% {:>12.2}",
-            x.at.map(|f| format!("{f}")).unwrap_or_else(|| "-".into()),
-            x.races,
-            x.cars,
-            x.mae_positions,
-            x.median_mae_positions,
-            x.baseline_mae_positions,
-            x.pace_baseline_mae_positions,
-            100.0 * x.coverage80,
-            x.mae_ratio_to_hold
+            "  {at:>6} {races:>5} {cars:>5} {mae:>10} {median:>10} {hold:>10} {pace:>10} {cov:>8}% {ratio:>12}"
         );
     }
+}
+
+/// One HTML table row of already formatted cells.
+fn html_row(cells: &[String]) -> String {
+    let mut row = String::from("<tr>");
+    for c in cells {
+        let _ = write!(row, "<td>{}</td>", esc(c));
+    }
+    row.push_str("</tr>");
+    row
 }
 
 fn esc(s: &str) -> String {
@@ -584,19 +614,9 @@ details{margin:10px 0}summary{cursor:pointer;font-weight:600}</style></head><bod
     );
     h.push_str("<h2>Pooled</h2><table><tr><th>at</th><th>races</th><th>cars</th><th>model MAE</th><th>median MAE</th><th>hold MAE</th><th>pace MAE</th><th>80 % coverage</th><th>model / hold</th></tr>");
     for p in pooled {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.0} %</td><td>{:.2}</td></tr>",
-            p.at.map(|f| format!("{f}")).unwrap_or_else(|| "-".into()),
-            p.races,
-            p.cars,
-            p.mae_positions,
-            p.median_mae_positions,
-            p.baseline_mae_positions,
-            p.pace_baseline_mae_positions,
-            100.0 * p.coverage80,
-            p.mae_ratio_to_hold
-        );
+        let mut cells = pooled_cells(p);
+        cells[7].push_str(" %");
+        h.push_str(&html_row(&cells));
     }
     h.push_str("</table>");
     h.push_str(&pooled_svg(pooled));
@@ -609,19 +629,9 @@ details{margin:10px 0}summary{cursor:pointer;font-weight:600}</style></head><bod
             truth_label(r.truth)
         );
         for c in &r.cuts {
-            let b = &c.result;
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.0} %</td></tr>",
-                c.at.map(|f| format!("{f}")).unwrap_or_else(|| "-".into()),
-                b.at_lap,
-                b.cars.len(),
-                b.mae_positions,
-                b.median_mae_positions,
-                b.baseline_mae_positions,
-                b.pace_baseline_mae_positions,
-                100.0 * b.coverage80
-            );
+            let mut cells = cut_cells(c);
+            cells[7].push_str(" %");
+            h.push_str(&html_row(&cells));
         }
         h.push_str("</table>");
         // The cut-off nearest half distance is drawn open; the others on a click.
