@@ -57,17 +57,22 @@ impl TelemetryBatch {
 #[derive(Debug, Clone)]
 pub enum Message {
     Telemetry(Arc<TelemetryBatch>),
-    /// An insight (per car and lap), already in its JSON wire shape.
-    Insight(Arc<serde_json::Value>),
-    /// A coaching alert (a driver departing from their own baseline), in its JSON wire shape.
-    Alert(Arc<serde_json::Value>),
+    /// What a session says about itself (the race document, the race length), in order with
+    /// its samples on the telemetry topic.
+    Session(Arc<analysis::SessionEvent>),
+    /// An insight (one per session, car and lap; revised with a higher `revision`).
+    Insight(Arc<analysis::Insight>),
+    /// A coaching alert (a driver departing from their own baseline).
+    Alert(Arc<analysis::CoachingAlert>),
+    /// A driver's profile after a lap.
+    Profile(Arc<analysis::messages::ProfileUpdate>),
 }
 
 impl Message {
     pub fn topic(&self) -> Topic {
         match self {
-            Message::Telemetry(_) => Topic::Telemetry,
-            Message::Insight(_) | Message::Alert(_) => Topic::Insights,
+            Message::Telemetry(_) | Message::Session(_) => Topic::Telemetry,
+            Message::Insight(_) | Message::Alert(_) | Message::Profile(_) => Topic::Insights,
         }
     }
 }

@@ -12,7 +12,7 @@ use strategy::{Backtest, BacktestOptions, LapRecord, RaceParams, TruthSource};
 #[derive(Debug, Serialize)]
 struct RaceBacktest {
     session_id: String,
-    lap_source: server::analysis::LapSource,
+    lap_source: analysis::LapSource,
     truth: TruthSource,
     total_laps: u32,
     cuts: Vec<Cut>,
@@ -129,14 +129,14 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
     let store = open_store(&a)?;
     let mut inputs = Vec::new();
     for s in &sessions {
-        let (records, source) = server::analysis::session_lap_records(&store, s)
+        let (records, source) = server::stored::session_lap_records(&store, s)
             .with_context(|| format!("reading the laps of {s}"))?;
         if records.is_empty() {
             anyhow::bail!("session {s} has no timed laps to back-test on (`pitwall sessions` shows what is stored)");
         }
-        let classification = server::analysis::session_classification(&store, s)
+        let classification = server::stored::session_classification(&store, s)
             .with_context(|| format!("reading the results of {s}"))?;
-        let total_laps = server::analysis::session_total_laps(&store, s, &records).unwrap_or(0);
+        let total_laps = server::stored::session_total_laps(&store, s, &records).unwrap_or(0);
         inputs.push((s.clone(), records, source, classification, total_laps));
     }
     drop(store);
@@ -214,7 +214,7 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
 type Input = (
     String,
     Vec<LapRecord>,
-    server::analysis::LapSource,
+    analysis::LapSource,
     Option<(Vec<strategy::Classified>, TruthSource)>,
     u32,
 );
@@ -676,12 +676,12 @@ pub fn calibrate(a: StrategyArgs) -> anyhow::Result<()> {
     let store = open_store(&a)?;
     let mut races = Vec::new();
     for s in &a.sessions {
-        let (laps, _) = server::analysis::session_lap_records(&store, s)
+        let (laps, _) = server::stored::session_lap_records(&store, s)
             .with_context(|| format!("reading the laps of {s}"))?;
         if laps.is_empty() {
             anyhow::bail!("session {s} has no timed laps to calibrate on");
         }
-        let classification = server::analysis::session_classification(&store, s)
+        let classification = server::stored::session_classification(&store, s)
             .with_context(|| format!("reading the results of {s}"))?;
         races.push(strategy::CalibrationRace {
             name: s.clone(),
@@ -852,7 +852,7 @@ fn leave_one_out(
         let input: Input = (
             race.name.clone(),
             race.laps.clone(),
-            server::analysis::LapSource::OfficialTiming,
+            analysis::LapSource::OfficialTiming,
             race.classification.clone(),
             race.laps.iter().map(|l| l.lap).max().unwrap_or(0),
         );

@@ -250,7 +250,12 @@ async fn ws_client(
 }
 
 pub async fn run(cmd: crate::cli::BenchCommand) -> anyhow::Result<()> {
-    let crate::cli::BenchCommand::Ingest(a) = cmd;
+    let a = match cmd {
+        crate::cli::BenchCommand::Ingest(a) => a,
+        crate::cli::BenchCommand::Analysis(a) => {
+            return tokio::task::spawn_blocking(move || crate::bench_analysis::run(a)).await?;
+        }
+    };
     let child = match &a.target {
         Some(_) => None,
         None => Some(spawn_server(a.ring_capacity)?),

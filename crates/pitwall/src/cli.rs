@@ -39,6 +39,11 @@ pub enum Command {
     /// Import GR Cup files (telemetry, lap boundaries, official timing, results, weather, best
     /// laps, seed JSON) into one session; prints the session id.
     Import(crate::import::ImportArgs),
+    /// Analyse stored sessions (laps, tyres, pit windows and the call, coaching) as the live
+    /// stage does, and store the result: `pitwall analyse SESSION` or `--all` (those analysed
+    /// by an older version). `import`, `sim` and `replay` do it at their end.
+    #[command(alias = "analyze")]
+    Analyse(crate::analyse_cmd::AnalyseArgs),
     /// Export a stored session's samples to CSV or Parquet (and its official laps to CSV).
     Export(crate::export::ExportArgs),
     /// Replay a stored session, a telemetry file or an F1 UDP recording in real time × speed.
@@ -156,10 +161,13 @@ pub enum BenchCommand {
     /// Load generator: HTTP or UDP ingestion against an embedded (or given) server, with
     /// WebSocket subscribers measuring ingest-to-WebSocket latency and RSS sampling.
     Ingest(crate::bench::IngestArgs),
+    /// Offline analysis of a stored race (samples/s) and a stored session's strategy fixed
+    /// cost, on a simulated 20-car, 30-lap race or a given session.
+    Analysis(crate::bench_analysis::AnalysisBenchArgs),
 }
 
 /// A stored session as `pitwall sessions` shows it: the store's view plus the race length
-/// (`server::analysis::session_total_laps`).
+/// (`server::stored::session_total_laps`).
 #[derive(serde::Serialize)]
 pub struct SessionRow {
     #[serde(flatten)]

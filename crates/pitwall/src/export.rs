@@ -175,12 +175,12 @@ fn write_engine_laps(store: &Store, a: &ExportArgs) -> anyhow::Result<Option<(Pa
     let mut laps = store.laps(&a.session, a.car.as_deref())?;
     if laps.is_empty() {
         let pb = crate::progress_bar(0, "cutting laps from the samples", "");
-        let cut = server::analysis::laps_from_store(store, &a.session);
+        let cut = server::stored::laps_from_store(store, &a.session);
         pb.finish_and_clear();
         laps = cut?
             .iter()
-            .filter(|l| a.car.as_deref().is_none_or(|c| &*l.summary.car_id == c))
-            .map(|l| l.row(None))
+            .filter(|l| a.car.as_deref().is_none_or(|c| l.chassis == c))
+            .map(server::stored::lap_row)
             .collect();
     }
     if laps.is_empty() {

@@ -167,6 +167,15 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         store::META_IMPORT_REPORT,
         &serde_json::to_string(&report)?,
     )?;
+    // The session's analysis (laps, tyres, pit windows, coaching), as the live stage would
+    // have made it, stored beside the samples.
+    if store.session(&session)?.samples > 0 {
+        let settings = crate::analyse_cmd::Settings::new(None, true)?;
+        let r = crate::analyse_cmd::analyse_session(&mut store, &session, &settings)?;
+        if !args.quiet {
+            eprintln!("{}", crate::analyse_cmd::summary(&session, &r));
+        }
+    }
     store.checkpoint()?;
     println!("{session}");
     Ok(())

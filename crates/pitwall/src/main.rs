@@ -1,8 +1,10 @@
 //! `pitwall`: the one binary. A thin layer over the library crates: it reads flags, the
 //! environment and the config file, sets up logging, and calls into them.
 
+mod analyse_cmd;
 mod backtest_cmd;
 mod bench;
+mod bench_analysis;
 mod cli;
 mod export;
 mod import;
@@ -99,7 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .sessions()?
                 .into_iter()
                 .map(|info| cli::SessionRow {
-                    total_laps: server::analysis::session_total_laps(&store, &info.id, &[]),
+                    total_laps: server::stored::session_total_laps(&store, &info.id, &[]),
                     info,
                 })
                 .collect();
@@ -122,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(a) => race_cmd::sim(a),
         Command::Demo(a) => race_cmd::demo(a).await,
         Command::Import(a) => tokio::task::spawn_blocking(move || import::run(a)).await?,
+        Command::Analyse(a) => tokio::task::spawn_blocking(move || analyse_cmd::run(a)).await?,
         Command::Export(a) => tokio::task::spawn_blocking(move || export::run(a)).await?,
         Command::Replay(a) => replay::run(a).await,
         Command::RecordF1(a) => replay::record_f1(a).await,

@@ -85,10 +85,9 @@ fn rows(
     let mut out = Vec::new();
     for id in sessions {
         pb.set_message(id.clone());
-        let mut laps = server::analysis::laps_from_store(store, id)
+        let laps = server::stored::lap_summaries(store, id)
             .with_context(|| format!("reading session {id}"))?;
-        server::analysis::mark_safety_car_laps(&mut laps);
-        out.extend(laps.iter().map(|l| tires::LapRow::from_summary(&l.summary)));
+        out.extend(laps.iter().map(tires::LapRow::from_summary));
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -161,7 +160,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             tires::TireModel::from_json(&text)
                 .map_err(|e| anyhow::anyhow!("model {}: {e}", p.display()))?
         }
-        None => tires::TireModel::from_json(server::analysis::DEFAULT_TIRE_MODEL_JSON)
+        None => tires::TireModel::from_json(analysis::DEFAULT_TIRE_MODEL_JSON)
             .map_err(|e| anyhow::anyhow!("the shipped model: {e}"))?,
     };
     let store = open(&a.data_dir.data_dir)?;

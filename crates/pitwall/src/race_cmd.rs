@@ -186,13 +186,22 @@ pub fn sim(a: SimArgs) -> anyhow::Result<()> {
             let mut st = store::Store::open(&a.data_dir.data_dir).with_context(|| {
                 format!("opening the store under {}", a.data_dir.data_dir.display())
             })?;
-            st.set_session_meta(&session_id, "race", &race_doc(&a.race, "sim"))?;
+            let doc = race_doc(&a.race, "sim");
+            st.set_session_meta(&session_id, server::stored::META_RACE, &doc)?;
             let track: Arc<str> = Arc::from(race.track().name());
-            // The lap engine cuts the laps as the race runs, as it would live: `sessions`,
-            // `strategy` and the API find them stored.
-            let mut analysis = server::analysis::SessionAnalysis::new(Some(track.clone()));
-            let mut laps = Vec::new();
+            // The analysis runs as the race runs, exactly as it would live (samples in time
+            // order, all cars): laps, tyres, coaching; the pit windows after the last lap.
+            let settings = crate::analyse_cmd::Settings::new(None, true)?;
             let sid: Arc<str> = Arc::from(session_id.as_str());
+            let mut analysis = analysis::OfflineAnalysis::new(
+                sid.clone(),
+                Some(track.clone()),
+                settings.options(),
+            );
+            analysis.on_event(&analysis::SessionEvent::Race {
+                session_id: session_id.clone(),
+                doc: serde_json::from_str(&doc)?,
+            });
             let mut steps = 0u64;
             let mut batch = Vec::with_capacity(50_000);
             loop {
@@ -200,9 +209,7 @@ pub fn sim(a: SimArgs) -> anyhow::Result<()> {
                 for mut s in out.drain(..) {
                     s.session_id = sid.clone();
                     s.t_s += start_s;
-                    if let Some(l) = analysis.push(&s) {
-                        laps.push(l);
-                    }
+                    analysis.push(&s);
                     batch.push(s);
                 }
                 if batch.len() >= 40_000 || !more {
@@ -217,18 +224,30 @@ pub fn sim(a: SimArgs) -> anyhow::Result<()> {
                     break;
                 }
             }
-            laps.extend(analysis.flush());
-            server::analysis::mark_safety_car_laps(&mut laps);
-            let rows: Vec<store::LapRow> = laps.iter().map(|l| l.row(Some(&l.insight()))).collect();
-            st.write_laps(&session_id, Some(&track), &rows)?;
             pb.finish_and_clear();
+            let t1 = std::time::Instant::now();
+            let wpb = crate::progress_bar(0, "pit windows of every lap", "");
+            let analysed = analysis.finish(settings.windows(), &|done, total| {
+                if wpb.length() != Some(total as u64) {
+                    wpb.set_length(total as u64);
+                }
+                wpb.set_position(done as u64);
+            });
+            wpb.finish_and_clear();
+            let record = server::stored::write_analysed(
+                &mut st,
+                &session_id,
+                &analysed,
+                true,
+                t1.elapsed().as_secs_f64(),
+            )?;
             eprintln!(
-                "stored {n} samples and {} laps of {} cars x {} laps in {:.1} s",
-                rows.len(),
+                "stored {n} samples of {} cars x {} laps in {:.1} s",
                 a.race.cars,
                 a.race.laps,
                 t0.elapsed().as_secs_f64()
             );
+            eprintln!("{}", crate::analyse_cmd::summary(&session_id, &record));
             println!("{session_id}");
         }
     }
@@ -294,8 +313,19 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
                 }
             };
             let doc = race_doc(&args, "demo");
-            if let Err(e) = state.reader.lock().set_session_meta(&session, "race", &doc) {
-                tracing::warn!(error = %e, "could not store the race document");
+            // The race document travels as a session event: the store writer keeps it, the
+            // analysis takes the race length from it.
+            match serde_json::from_str(&doc) {
+                Ok(doc) => {
+                    let e = analysis::SessionEvent::Race {
+                        session_id: session.clone(),
+                        doc,
+                    };
+                    if let Err(e) = state.announce(e).await {
+                        tracing::warn!(error = %e, "could not announce the race document");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "race document unreadable"),
             }
             tracing::info!(session = %session, seed, "demo race started");
             // Sample times are Unix seconds from the race's start, as in imported sessions.

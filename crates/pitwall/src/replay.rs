@@ -43,6 +43,10 @@ pub struct ReplayArgs {
     /// Samples sent per batch at most.
     #[arg(long, default_value_t = 2000)]
     pub batch: usize,
+    /// Keep what the live stage stored: skip the whole-session analysis run at the end of an
+    /// embedded replay (it adds the pit window of every lap and closes the open last laps).
+    #[arg(long)]
+    pub no_analyse: bool,
     #[command(flatten)]
     pub serve: crate::cli::ServeArgs,
 }
@@ -94,9 +98,17 @@ pub fn write_f1_recording(datagrams: &[(f32, Vec<u8>)]) -> Vec<u8> {
 }
 
 /// The source, loaded as (playback time s, sample), ordered by time.
-fn load(a: &ReplayArgs, data_dir: &Path) -> anyhow::Result<Vec<(f64, Sample)>> {
+/// What to replay: the samples in time order, and what the source session said about itself
+/// (a stored session's race document).
+struct Loaded {
+    timeline: Vec<(f64, Sample)>,
+    events: Vec<analysis::SessionEvent>,
+}
+
+fn load(a: &ReplayArgs, data_dir: &Path) -> anyhow::Result<Loaded> {
     let path = Path::new(&a.source);
     let mut timeline: Vec<(f64, Sample)> = Vec::new();
+    let mut events = Vec::new();
     if path.is_file() {
         match sniff(path) {
             Ok(kind @ (FileKind::LongTelemetry | FileKind::WideTelemetry)) => {
@@ -169,8 +181,9 @@ fn load(a: &ReplayArgs, data_dir: &Path) -> anyhow::Result<Vec<(f64, Sample)>> {
     } else {
         let store = store::Store::open(data_dir)
             .with_context(|| format!("opening the store under {}", data_dir.display()))?;
+        events = server::stored::session_events(&store, &a.source);
         store
-            .for_each_sample(&a.source, None, |s| timeline.push((s.t_s, s)))
+            .for_each_sample_by_time(&a.source, |s| timeline.push((s.t_s, s)))
             .with_context(|| {
                 format!(
                     "{} is neither a file nor a session stored under {}",
@@ -184,9 +197,15 @@ fn load(a: &ReplayArgs, data_dir: &Path) -> anyhow::Result<Vec<(f64, Sample)>> {
         for (_, s) in &mut timeline {
             s.session_id = id.clone();
         }
+        for e in &mut events {
+            if let analysis::SessionEvent::Race { session_id, .. } = e {
+                *session_id = sess.clone();
+            }
+        }
     }
+    // Stable: samples of one instant keep their order (cars in the store's order).
     timeline.sort_by(|x, y| x.0.total_cmp(&y.0));
-    Ok(timeline)
+    Ok(Loaded { timeline, events })
 }
 
 enum Sink {
@@ -249,7 +268,7 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
         .source_data_dir
         .clone()
         .unwrap_or_else(|| config.data_dir.clone());
-    let timeline = load(&a, &source_dir)?;
+    let Loaded { timeline, events } = load(&a, &source_dir)?;
     if timeline.is_empty() {
         bail!("{}: nothing to replay (no samples)", a.source);
     }
@@ -265,10 +284,20 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
             let ring_high = (config.ring_capacity / 2).max(1);
             let running = server::start(config).await?;
             crate::print_listening(&running);
+            for e in events {
+                running.state.announce(e).await?;
+            }
             Sink::Embedded { running, ring_high }
         }
     };
     let n = timeline.len();
+    let mut replayed: Vec<String> = timeline
+        .iter()
+        .map(|(_, s)| s.session_id.to_string())
+        .collect();
+    replayed.sort_unstable();
+    replayed.dedup();
+    let data_dir = a.serve.config()?.data_dir;
     let t_first = timeline.first().map(|x| x.0).unwrap_or(0.0);
     let t_last = timeline.last().map(|x| x.0).unwrap_or(0.0);
     eprintln!(
@@ -320,6 +349,20 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
     );
     if let Sink::Embedded { running, .. } = sink {
         running.shutdown().await?;
+        // The replayed sessions' whole analysis (the live stage computes the pit window of
+        // each car's newest lap only), stored as `pitwall analyse` would.
+        if !stop && !a.no_analyse {
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let mut store = store::Store::open(&data_dir)?;
+                let settings = crate::analyse_cmd::Settings::new(None, true)?;
+                for id in &replayed {
+                    let r = crate::analyse_cmd::analyse_session(&mut store, id, &settings)?;
+                    eprintln!("{}", crate::analyse_cmd::summary(id, &r));
+                }
+                Ok(())
+            })
+            .await??;
+        }
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Args;
 use parking_lot::Mutex;
-use server::api::{run_strategy, StrategyQuestion};
+use server::stored::{run_strategy, StrategyQuestion};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -198,15 +198,20 @@ pub fn run(a: StrategyArgs) -> anyhow::Result<()> {
     let res = match question {
         StrategyQuestion::Scenario(sc) => with_progress(total, a.json, move || {
             strategy::evaluate(&sc)
-                .map(|r| (r, None))
-                .map_err(server::api::StrategyFailure::Model)
+                .map(|report| server::stored::StrategyAnswer {
+                    report,
+                    source: None,
+                    pit_loss_s: None,
+                })
+                .map_err(server::stored::StrategyFailure::Model)
         })?,
         q => {
             let store = std::sync::Arc::new(Mutex::new(open_store(&a)?));
             with_progress(total, a.json, move || run_strategy(&store, q))?
         }
     };
-    let (report, source) = res.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let server::stored::StrategyAnswer { report, source, .. } =
+        res.map_err(|e| anyhow::anyhow!("{e}"))?;
     let elapsed = t0.elapsed();
     if a.json {
         let out = serde_json::json!({

@@ -99,7 +99,7 @@ pub struct SessionSummary {
 #[openapi(
     info(
         title = "PitWall",
-        description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update, insight_update; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
+        description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update, insight_update: an Insight, one per car and lap, revised with a higher `revision` when its pit window arrives; coaching_alert; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
     ),
     paths(
         ingest,
@@ -132,7 +132,12 @@ pub struct SessionSummary {
         crate::api::DashboardLive,
         crate::api::ProfileResponse,
         crate::api::AlertsResponse,
-        crate::api::PredictTire
+        crate::api::PredictTire,
+        analysis::Insight,
+        analysis::TireInsight,
+        analysis::PitWindow,
+        analysis::Call,
+        analysis::SessionEvent
     ))
 )]
 pub struct ApiDoc;

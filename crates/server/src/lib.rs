@@ -3,20 +3,25 @@
 //!
 //! ```text
 //! HTTP/UDP ─► parse+validate ─► IngestRing ─► batcher ─► bus:telemetry ─┬─► store writer (thread)
-//!                                                                      ├─► analysis (thread): laps,
-//!                                                                      │   gaps, strategy ─► bus:insights
+//!                                                                      ├─► analysis stage (thread,
+//!                                                                      │   `analysis` crate) ─► bus:insights
 //!                                                                      └─► WebSocket hub ─► clients
-//!                                                   bus:insights ─────────► WebSocket hub
+//!   bus:insights (Insight, Alert, Profile) ─┬─► store writer (the one writer of the store)
+//!                                           ├─► WebSocket hub
+//!                                           └─► cache (latest insight per car)
 //! ```
+//! Session events (a race document, the race length) travel on `bus:telemetry` in order with
+//! the samples: the store writer keeps them, the analysis takes the race length from them.
 //! Shutdown drains in that order: sources stop, the ring empties into the bus, the bus closes,
 //! the store writes what it holds and checkpoints.
 
-pub mod analysis;
 pub mod api;
 pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod ring;
+pub mod stage;
+pub mod stored;
 pub mod udp;
 pub mod ws;
 
@@ -34,6 +39,9 @@ use store::Store;
 use telemetry::Sample;
 use tokio::sync::watch;
 
+/// The tracks each car streamed at, by car.
+type Seen = std::collections::HashMap<String, std::collections::HashSet<String>>;
+
 /// State shared by the handlers and tasks.
 pub struct AppState {
     pub config: Config,
@@ -44,13 +52,15 @@ pub struct AppState {
     /// A read connection for queries (the writer has its own).
     pub reader: Arc<Mutex<Store>>,
     writer_alive: Arc<AtomicBool>,
-    /// The latest `insight_update` element per (track, car).
-    latest: Mutex<std::collections::HashMap<(String, String), serde_json::Value>>,
+    /// Every (track, car) that streamed, so that a car without a lap yet is told to wait.
+    seen: Arc<Mutex<Seen>>,
+    /// The latest insight per (track, car).
+    latest: Mutex<std::collections::HashMap<(String, String), Arc<analysis::Insight>>>,
 }
 
 impl AppState {
     /// The latest insight of a car (at `track`, or the newest anywhere).
-    pub fn latest_insight(&self, track: Option<&str>, car: &str) -> Option<serde_json::Value> {
+    pub fn latest_insight(&self, track: Option<&str>, car: &str) -> Option<Arc<analysis::Insight>> {
         let m = self.latest.lock();
         match track {
             Some(t) => m.get(&(t.to_string(), car.to_string())).cloned(),
@@ -58,23 +68,43 @@ impl AppState {
                 .iter()
                 .filter(|((_, c), _)| c == car)
                 .map(|(_, v)| v)
-                .max_by(|a, b| {
-                    let t = |v: &serde_json::Value| v.get("lap").and_then(|l| l.as_u64());
-                    t(a).cmp(&t(b))
-                })
+                .max_by_key(|v| v.lap)
                 .cloned(),
         }
     }
 
-    fn remember_insight(&self, v: &serde_json::Value) {
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-        self.latest
-            .lock()
-            .insert((s("track"), s("chassis")), v.clone());
+    /// Keeps the newest insight of each car: a later lap, or a later revision of the same lap.
+    fn remember_insight(&self, v: &Arc<analysis::Insight>) {
+        let key = (v.track.clone().unwrap_or_default(), v.chassis.clone());
+        let mut m = self.latest.lock();
+        let newer = m.get(&key).is_none_or(|old| {
+            (v.lap, v.revision) >= (old.lap, old.revision) || v.session_id != old.session_id
+        });
+        if newer {
+            m.insert(key, v.clone());
+        }
+    }
+
+    /// Whether a car streamed samples (at `track`, or anywhere).
+    pub fn has_seen(&self, track: Option<&str>, car: &str) -> bool {
+        let seen = self.seen.lock();
+        match (seen.get(car), track) {
+            (Some(tracks), Some(t)) => tracks.contains(t),
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     pub fn store_writer_alive(&self) -> bool {
         self.writer_alive.load(Ordering::Acquire)
+    }
+
+    /// Publishes what a session says about itself (a race document): on `bus:telemetry`
+    /// before the samples that follow it, so that the store writer keeps it and the analysis
+    /// takes the race length from it.
+    pub async fn announce(&self, e: analysis::SessionEvent) -> Result<(), bus::BusError> {
+        let key = e.session_id().to_string();
+        self.bus.publish(&key, Message::Session(Arc::new(e))).await
     }
 
     /// Validates samples produced in process (replay, simulator) and queues the valid ones,
@@ -146,11 +176,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
     );
     let store_sub = bus.subscribe(Topic::Telemetry, "store").await?;
+    let store_ins = bus.subscribe(Topic::Insights, "store").await?;
     let ws_tel = bus.subscribe(Topic::Telemetry, "ws").await?;
     let ws_ins = bus.subscribe(Topic::Insights, "ws").await?;
     let analysis_sub = bus.subscribe(Topic::Telemetry, "analysis").await?;
     let mut cache_sub = bus.subscribe(Topic::Insights, "cache").await?;
     let writer_alive = Arc::new(AtomicBool::new(true));
+    let seen = Arc::new(Mutex::new(Seen::new()));
 
     let state = Arc::new(AppState {
         config: config.clone(),
@@ -160,6 +192,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub: hub.clone(),
         reader,
         writer_alive: writer_alive.clone(),
+        seen: seen.clone(),
         latest: Mutex::new(std::collections::HashMap::new()),
     });
 
@@ -191,16 +224,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                store_writer(writer_store, store_sub, rt, metrics, flush, max);
+                store_writer(writer_store, store_sub, store_ins, rt, metrics, flush, max);
                 writer_alive.store(false, Ordering::Release);
             })?
     };
     let analysis_thread = {
         let rt = tokio::runtime::Handle::current();
-        let store = Store::open(&config.data_dir)?;
         let bus = bus.clone();
         let metrics = metrics.clone();
-        let cfg = analysis::LiveStrategy {
+        let cfg = analysis::WindowSettings {
             screen_iterations: config.strategy_live_iterations,
             seed: config.strategy_seed,
         };
@@ -208,7 +240,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tracing::info!(model = %model.model_version, "tire model loaded");
         std::thread::Builder::new()
             .name("analysis".into())
-            .spawn(move || analysis::run(analysis_sub, bus, store, rt, metrics, cfg, Some(model)))?
+            .spawn(move || stage::run(analysis_sub, bus, rt, metrics, cfg, Some(model)))?
     };
     let hub_task = tokio::spawn(hub.clone().run(ws_tel, ws_ins));
     {
@@ -222,7 +254,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         });
     }
-    let batcher_task = tokio::spawn(batcher(ring.clone(), bus.clone(), metrics.clone()));
+    let batcher_task = tokio::spawn(batcher(ring.clone(), bus.clone(), metrics.clone(), seen));
     let udp_task = udp.map(|sock| tokio::spawn(udp::run(sock, state.clone(), stop_rx.clone())));
     let http_task = {
         let app = http::router(state.clone());
@@ -287,8 +319,29 @@ impl Running {
     }
 }
 
-async fn batcher(ring: Arc<IngestRing>, bus: Arc<dyn Bus>, metrics: Arc<Metrics>) {
+async fn batcher(
+    ring: Arc<IngestRing>,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    seen: Arc<Mutex<Seen>>,
+) {
     while let Some(b) = ring.next_batch().await {
+        {
+            let mut seen = seen.lock();
+            let mut last: Option<(&str, &str)> = None;
+            for s in &b.samples {
+                let k = (s.track_or_session(), &*s.car_id);
+                if last != Some(k) {
+                    last = Some(k);
+                    let known = seen.get(k.1).is_some_and(|t| t.contains(k.0));
+                    if !known {
+                        seen.entry(k.1.to_string())
+                            .or_default()
+                            .insert(k.0.to_string());
+                    }
+                }
+            }
+        }
         metrics.batch_points.observe(b.samples.len() as f64);
         metrics.ring_depth.set(ring.len() as i64);
         let key = b
@@ -307,61 +360,136 @@ async fn batcher(ring: Arc<IngestRing>, bus: Arc<dyn Bus>, metrics: Arc<Metrics>
     }
 }
 
+/// What the store writer gathered before one write.
+#[derive(Default)]
+struct Pending {
+    samples: Vec<Sample>,
+    /// Laps by (session, track).
+    laps: std::collections::BTreeMap<(String, Option<String>), Vec<store::LapRow>>,
+    alerts: Vec<store::AlertRow>,
+    profiles: Vec<Arc<analysis::messages::ProfileUpdate>>,
+    events: Vec<Arc<analysis::SessionEvent>>,
+}
+
+impl Pending {
+    fn take(&mut self, d: &bus::Delivery) {
+        match &d.message {
+            Message::Telemetry(b) => self.samples.extend(b.samples.iter().cloned()),
+            Message::Session(e) => self.events.push(e.clone()),
+            Message::Insight(i) => self
+                .laps
+                .entry((i.session_id.clone(), i.track.clone()))
+                .or_default()
+                .push(stored::lap_row(i)),
+            Message::Alert(a) => self.alerts.push(stored::alert_row(a)),
+            Message::Profile(p) => self.profiles.push(p.clone()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.samples.len() + self.alerts.len() + self.profiles.len() + self.laps.len()
+    }
+
+    /// Writes everything; the samples' count on success.
+    fn write(&self, store: &mut Store) -> store::Result<usize> {
+        for e in &self.events {
+            if let analysis::SessionEvent::Race { session_id, doc } = &**e {
+                store.ensure_session(session_id, doc.get("track").and_then(|t| t.as_str()))?;
+                store.set_session_meta(session_id, stored::META_RACE, &doc.to_string())?;
+            }
+        }
+        let n = store.write_batch(&self.samples)?;
+        for ((session, track), rows) in &self.laps {
+            store.write_laps(session, track.as_deref(), rows)?;
+        }
+        if !self.alerts.is_empty() {
+            store.write_alerts(&self.alerts)?;
+        }
+        for p in &self.profiles {
+            stored::write_profile(store, p)?;
+        }
+        Ok(n)
+    }
+}
+
+/// The one writer of the store: samples and session events from `bus:telemetry`, insights
+/// (laps), alerts and profiles from `bus:insights`, written in batches.
 fn store_writer(
     mut store: Store,
-    mut sub: Box<dyn Subscription>,
+    mut telemetry: Box<dyn Subscription>,
+    mut insights: Box<dyn Subscription>,
     rt: tokio::runtime::Handle,
     metrics: Arc<Metrics>,
     flush: Duration,
     max: usize,
 ) {
-    let mut closed = false;
-    while !closed {
-        let Some(first) = rt.block_on(sub.next()) else {
-            break;
-        };
+    let mut open = [true, true];
+    while let Some(first) = rt.block_on(next_of(&mut telemetry, &mut insights, &mut open)) {
         let deadline = Instant::now() + flush;
+        let mut pending = Pending::default();
+        pending.take(&first.1);
         let mut deliveries = vec![first];
-        let mut samples: Vec<Sample> = Vec::new();
-        let take = |d: &bus::Delivery, samples: &mut Vec<Sample>| {
-            if let Message::Telemetry(b) = &d.message {
-                samples.extend(b.samples.iter().cloned());
-            }
-        };
-        take(&deliveries[0], &mut samples);
-        while samples.len() < max {
+        while pending.len() < max {
             let left = deadline.saturating_duration_since(Instant::now());
-            match rt.block_on(async { tokio::time::timeout(left, sub.next()).await }) {
+            let got = rt.block_on(async {
+                tokio::time::timeout(left, next_of(&mut telemetry, &mut insights, &mut open)).await
+            });
+            match got {
                 Ok(Some(d)) => {
-                    take(&d, &mut samples);
+                    pending.take(&d.1);
                     deliveries.push(d);
                 }
-                Ok(None) => {
-                    closed = true;
-                    break;
-                }
-                Err(_) => break,
+                Ok(None) | Err(_) => break,
             }
         }
         let t0 = Instant::now();
-        match store.write_batch(&samples) {
+        match pending.write(&mut store) {
             Ok(n) => {
                 metrics.store_written.inc_by(n as u64);
                 metrics
                     .store_batch_seconds
                     .with_label_values(&["sqlite"])
                     .observe(t0.elapsed().as_secs_f64());
-                for d in &deliveries {
-                    let _ = rt.block_on(sub.ack(d));
-                }
             }
             Err(e) => {
                 metrics.store_errors.inc();
-                tracing::error!(error = %e, samples = samples.len(), "store write failed");
+                tracing::error!(error = %e, samples = pending.samples.len(), "store write failed");
             }
         }
+        rt.block_on(async {
+            for (k, d) in &deliveries {
+                let sub = if *k == 0 {
+                    &mut telemetry
+                } else {
+                    &mut insights
+                };
+                let _ = sub.ack(d).await;
+            }
+        });
     }
     if let Err(e) = store.checkpoint() {
         tracing::warn!(error = %e, "store checkpoint failed");
+    }
+}
+
+/// The next delivery of either subscription, with its index (0 telemetry, 1 insights);
+/// `None` once both have ended.
+async fn next_of(
+    telemetry: &mut Box<dyn Subscription>,
+    insights: &mut Box<dyn Subscription>,
+    open: &mut [bool; 2],
+) -> Option<(usize, bus::Delivery)> {
+    loop {
+        if !open[0] && !open[1] {
+            return None;
+        }
+        let (k, d) = tokio::select! {
+            d = telemetry.next(), if open[0] => (0, d),
+            d = insights.next(), if open[1] => (1, d),
+        };
+        match d {
+            Some(d) => return Some((k, d)),
+            None => open[k] = false,
+        }
     }
 }

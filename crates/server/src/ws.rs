@@ -263,24 +263,29 @@ impl Hub {
     }
 
     fn on_insight(&self, d: &Delivery) {
-        let (v, kind) = match &d.message {
-            Message::Insight(v) => (v, "insight_update"),
-            Message::Alert(v) => (v, "coaching_alert"),
-            Message::Telemetry(_) => return,
+        let (kind, track, chassis, data) = match &d.message {
+            Message::Insight(i) => (
+                "insight_update",
+                i.track.clone().unwrap_or_default(),
+                i.chassis.clone(),
+                serde_json::to_value(&**i),
+            ),
+            Message::Alert(a) => (
+                "coaching_alert",
+                a.track.clone(),
+                a.car_id.clone(),
+                serde_json::to_value(&**a).map(|mut v| {
+                    // The seed's name for the car, beside the coach's own.
+                    v["chassis"] = serde_json::Value::from(a.car_id.clone());
+                    v
+                }),
+            ),
+            _ => return,
         };
-        let track = v
-            .get("track")
-            .and_then(|x| x.as_str())
-            .unwrap_or("")
-            .to_string();
-        let chassis = v
-            .get("chassis")
-            .and_then(|x| x.as_str())
-            .unwrap_or("")
-            .to_string();
+        let Ok(data) = data else { return };
         let text = serde_json::json!({
             "type": kind,
-            "data": [v.as_ref()],
+            "data": [data],
             "meta": {"generated_at": crate::http::now_rfc3339()},
         })
         .to_string();

@@ -4,6 +4,8 @@
 //!
 //! The store is synchronous; the server runs it on a thread of its own.
 
+mod by_time;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -542,31 +544,7 @@ impl Store {
                     k
                 }
             };
-            let mut s = Sample::new(session_id.clone(), car_id, r.get(2)?);
-            s.track = track.clone();
-            s.lap = r.get(3)?;
-            s.lap_dist_m = r.get(4)?;
-            s.speed_kmh = r.get(5)?;
-            s.accx_g = r.get(6)?;
-            s.accy_g = r.get(7)?;
-            s.brake_front_bar = r.get(8)?;
-            s.brake_rear_bar = r.get(9)?;
-            s.throttle_pct = r.get(10)?;
-            s.brake_pct = r.get(11)?;
-            s.steering_deg = r.get(12)?;
-            s.rpm = r.get(13)?;
-            s.gear = r.get(14)?;
-            s.lat_deg = r.get(15)?;
-            s.lon_deg = r.get(16)?;
-            s.position = r.get(17)?;
-            s.fuel_kg = r.get(18)?;
-            s.tyre_compound = r.get::<_, Option<String>>(19)?.map(Arc::from);
-            s.tyre_age_laps = r.get(20)?;
-            s.pit_status = r.get::<_, Option<u8>>(21)?.and_then(PitStatus::from_code);
-            s.tyre_wear_pct = corners(r, 22)?;
-            s.tyre_temp_c = corners(r, 26)?;
-            s.track_temp_c = r.get(30)?;
-            s.air_temp_c = r.get(31)?;
+            let s = sample_of_row(r, 1, session_id.clone(), car_id, track.clone())?;
             f(s);
             n += 1;
         }
@@ -973,6 +951,45 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (x, None) => x,
         (None, y) => y,
     }
+}
+
+/// The sample of a `SELECT c.car_key, s.* ...` row whose `s.t_s` column is `base + 1`.
+fn sample_of_row(
+    r: &rusqlite::Row<'_>,
+    base: usize,
+    session_id: Arc<str>,
+    car_id: Arc<str>,
+    track: Option<Arc<str>>,
+) -> rusqlite::Result<Sample> {
+    let c = |k: usize| base + k;
+    let mut s = Sample::new(session_id, car_id, r.get(c(1))?);
+    s.track = track;
+    s.lap = r.get(c(2))?;
+    s.lap_dist_m = r.get(c(3))?;
+    s.speed_kmh = r.get(c(4))?;
+    s.accx_g = r.get(c(5))?;
+    s.accy_g = r.get(c(6))?;
+    s.brake_front_bar = r.get(c(7))?;
+    s.brake_rear_bar = r.get(c(8))?;
+    s.throttle_pct = r.get(c(9))?;
+    s.brake_pct = r.get(c(10))?;
+    s.steering_deg = r.get(c(11))?;
+    s.rpm = r.get(c(12))?;
+    s.gear = r.get(c(13))?;
+    s.lat_deg = r.get(c(14))?;
+    s.lon_deg = r.get(c(15))?;
+    s.position = r.get(c(16))?;
+    s.fuel_kg = r.get(c(17))?;
+    s.tyre_compound = r.get::<_, Option<String>>(c(18))?.map(Arc::from);
+    s.tyre_age_laps = r.get(c(19))?;
+    s.pit_status = r
+        .get::<_, Option<u8>>(c(20))?
+        .and_then(PitStatus::from_code);
+    s.tyre_wear_pct = corners(r, c(21))?;
+    s.tyre_temp_c = corners(r, c(25))?;
+    s.track_temp_c = r.get(c(29))?;
+    s.air_temp_c = r.get(c(30))?;
+    Ok(s)
 }
 
 #[cfg(test)]

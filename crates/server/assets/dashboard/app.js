@@ -179,6 +179,9 @@
     // The lap model and the strategy worker may speak in separate messages: keep a pit window
     // until a newer one comes (it says which lap it is as of), and same-lap fields sent earlier.
     const prev = S.insights.get(id);
+    // One insight per (car, lap), revised with a higher `revision` (the pit window arriving
+    // later): an older revision of the lap shown is stale.
+    if (prev && !prev._seed && prev.session_id === r.session_id && r.lap === prev.lap && num(r.revision) != null && num(prev.revision) != null && r.revision < prev.revision) return;
     if (prev && !prev._seed && prev.session_id === r.session_id) {
       if (r.pit_window == null && prev.pit_window != null) r.pit_window = prev.pit_window;
       if (r.lap === prev.lap) for (const k of Object.keys(prev)) if (r[k] == null && prev[k] != null) r[k] = prev[k];
@@ -267,7 +270,9 @@
     try {
       const r = await fetch(`/api/dashboard/live?${q}`, { headers: { accept: "application/json" } });
       if (!r.ok) { S.seedStatus.set(id, `seed ${r.status}: waiting for the first completed lap`); return; }
-      const rec = normalizeSeed(await r.json());
+      const j = await r.json();
+      if (j && j.status === "waiting") { S.seedStatus.set(id, "waiting for the first completed lap"); S.seedTried.set(id, performance.now() - 25000); return; }
+      const rec = normalizeSeed(j);
       if (rec.session_id != null && S.session != null && rec.session_id !== S.session) { S.seedStatus.set(id, "seed: only an earlier session's laps"); return; }
       S.seeds.set(id, rec);
       S.seedStatus.set(id, `seed (REST), lap ${rec.lap ?? "?"}`);
@@ -731,7 +736,8 @@
       const rows = [
         ["Loss per lap", loss != null ? `${loss >= 0 ? "+" : ""}${loss.toFixed(2)} s${iv && num(iv[0]) != null && num(iv[1]) != null ? ` <span class="muted">(80%: ${iv[0].toFixed(2)}–${iv[1].toFixed(2)})</span>` : ""}` : nd],
         ["Laps until +0.5 s", num(rec.laps_until_0_5s_loss) != null ? String(rec.laps_until_0_5s_loss) : nd],
-        ["Recommended pit lap", num(rec.recommended_pit_lap) != null ? `L${rec.recommended_pit_lap}` : nd],
+        // The tyre view alone (the call in the pit panel weighs it against the race).
+        ["Tyres cross +0.5 s", num(rec.call?.tyres_cross_lap ?? rec.recommended_pit_lap) != null ? `L${rec.call?.tyres_cross_lap ?? rec.recommended_pit_lap}` : rec.tire_pit_note ? '<span class="muted">not before the flag</span>' : nd],
       ];
       if (num(rec.lap_tire_stress) != null) rows.push(["Lap tyre stress", rec.lap_tire_stress.toFixed(0)]);
       tm.innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
@@ -740,14 +746,18 @@
     // Pit window and each plan's finish-position distribution.
     const pw = rec?.pit_window, pit = $("pit");
     if (!rec) pit.innerHTML = `<p class="note">${waiting}</p>`;
-    else if (!pw || pw.status === "not_enough_data" || (pw.open_lap == null && !Array.isArray(pw.plans) && !pw.text)) {
-      pit.innerHTML = `<p class="note">not enough data for a pit window yet${pw && pw.reason ? `: ${esc(pw.reason)}` : ""}</p>`;
+    else if (!pw || pw.status === "not_enough_data" || pw.status === "computing" || (pw.open_lap == null && !Array.isArray(pw.plans) && !pw.text)) {
+      const call = rec.call && typeof rec.call === "object" && rec.call.text ? `<div class="call call-${esc(rec.call.action ?? "")}"><b>${esc(rec.call.text)}</b></div>` : "";
+      pit.innerHTML = `${call}<p class="note">${pw && pw.status === "computing" ? "the race view is being simulated" : "not enough data for a pit window yet"}${pw && pw.reason ? `: ${esc(pw.reason)}` : ""}</p>`;
     }
     else {
       const lap = car?.last?.lap;
       const open = num(pw.open_lap), close = num(pw.close_lap);
       const state = open != null && close != null && lap != null ? (lap < open ? `opens in ${open - lap} laps` : lap <= close ? "OPEN now" : "closed") : "";
-      let h = `<div class="window">${esc(pw.text ?? (open != null && close != null ? `Box between laps ${open} and ${close}` : ""))} <span class="muted">${esc(state)}</span></div>`;
+      // The one call (tyre view and race view reconciled, with the reason), then the race view.
+      const call = rec.call && typeof rec.call === "object" && rec.call.text ? rec.call : null;
+      let h = call ? `<div class="call call-${esc(call.action ?? "")}"><b>${esc(call.text)}</b></div>` : "";
+      h += `<div class="window">${esc(pw.text ?? (open != null && close != null ? `Box between laps ${open} and ${close}` : ""))} <span class="muted">${esc(state)}</span></div>`;
       const allPlans = Array.isArray(pw.plans) ? pw.plans : [];
       // the best plans first (as sent); the named best plan always shown
       let plans = S.pitAll ? allPlans : allPlans.slice(0, PLANS_SHOWN);
