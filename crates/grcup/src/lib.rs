@@ -27,6 +27,7 @@ mod laps;
 mod long;
 mod official;
 mod rejects;
+mod sample_loop;
 mod sorted;
 pub mod synth;
 mod table;

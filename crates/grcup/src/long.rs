@@ -2,10 +2,11 @@
 
 use crate::channels::Channel;
 use crate::detect::FileKind;
-use crate::engine::{Engine, PivotConfig, PivotStats, VehicleInfo};
+use crate::engine::{Engine, Instant, PivotConfig, PivotStats, VehicleInfo};
 use crate::error::Error;
 use crate::fastcsv::FastRows;
 use crate::rejects::{show, RejectReason};
+use crate::sample_loop::{check_gear, locate, open_instant, Refusal, RowSource, SampleLoop};
 use crate::table::open_raw;
 use std::io::BufReader;
 use std::io::Read;
@@ -34,11 +35,14 @@ struct Cols {
 ///
 /// Use it as an iterator of `Result<Sample, Error>` or with [`LongPivot::for_each_sample`].
 pub struct LongPivot<R: Read> {
+    pivot: SampleLoop<LongRows<R>>,
+}
+
+/// The rows of a long-format file: one channel value of one car at one instant each.
+struct LongRows<R: Read> {
     rows: FastRows<R>,
     cols: Cols,
     min_len: usize,
-    engine: Engine,
-    done: bool,
     header_bytes: u64,
 }
 
@@ -97,105 +101,113 @@ impl<R: Read> LongPivot<R> {
         let header_bytes = raw.first.len() as u64;
         let pending = raw.rest.buffer().to_vec();
         let src: R = BufReader::into_inner(raw.rest);
-        Ok(LongPivot {
+        let rows = LongRows {
             rows: FastRows::new(src, &pending, raw.delimiter, raw.lines, min_len),
-            header_bytes,
             cols,
             min_len,
-            engine: Engine::new(cfg),
-            done: false,
+            header_bytes,
+        };
+        Ok(LongPivot {
+            pivot: SampleLoop::new(rows, cfg),
         })
     }
 
     /// Counters so far (complete once the input is exhausted).
     pub fn stats(&self) -> PivotStats {
-        self.engine.stats()
+        self.pivot.stats()
     }
 
     /// Cars seen so far, with their labels and spellings.
     pub fn vehicles(&self) -> Vec<VehicleInfo> {
-        self.engine.vehicles()
+        self.pivot.vehicles()
     }
 
     /// Bytes of input consumed so far (for a progress bar).
     pub fn bytes_read(&self) -> u64 {
-        self.header_bytes + self.rows.bytes()
+        self.pivot.src.header_bytes + self.pivot.src.rows.bytes()
     }
 
     /// Data rows read so far.
     pub fn rows_read(&self) -> u64 {
-        self.engine.rows_read
+        self.pivot.rows_read()
     }
 
     /// The next sample, `Ok(None)` at the end of input.
     pub fn next_sample(&mut self) -> Result<Option<Sample>, Error> {
-        loop {
-            if let Some(s) = self.engine.out.pop_front() {
-                return Ok(Some(s));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            self.step()?;
-        }
+        self.pivot.next_sample()
     }
 
     /// Runs the whole input, calling `f` for each sample; returns the final counters.
-    pub fn for_each_sample(&mut self, mut f: impl FnMut(Sample)) -> Result<PivotStats, Error> {
-        loop {
-            while let Some(s) = self.engine.out.pop_front() {
-                f(s);
-            }
-            if self.done {
-                return Ok(self.stats());
-            }
-            self.step()?;
+    pub fn for_each_sample(&mut self, f: impl FnMut(Sample)) -> Result<PivotStats, Error> {
+        self.pivot.for_each_sample(f)
+    }
+
+    /// Reads the next data row without pivoting it: `Ok(None)` at the end of input,
+    /// `Ok(Some(None))` for a row refused or of an unused channel (both counted).
+    pub(crate) fn read_row(&mut self) -> Result<Option<Option<LongRow>>, Error> {
+        Ok(self
+            .pivot
+            .read_with(|rows, engine| rows.parse_row(engine))?
+            .map(Option::flatten))
+    }
+
+    /// Feeds a row that arrives in time order (per car) to the pivot.
+    pub(crate) fn feed(&mut self, r: LongRow) {
+        let engine = self.pivot.engine();
+        match engine.instant(r.car as usize, r.t_ns) {
+            Ok(inst) => r.record(inst),
+            Err(reason) => engine.rejects.add(0, reason, || {
+                "row older than its car's emitted samples after sorting".to_string()
+            }),
         }
     }
 
-    /// Reads and processes one row (or finishes).
-    fn step(&mut self) -> Result<(), Error> {
-        if !self.rows.next_row()? {
-            self.engine.flush();
-            self.done = true;
-            return Ok(());
-        }
-        self.engine.rows_read += 1;
-        let line = self.rows.line();
-        if let Err((reason, detail)) = self.row() {
-            self.engine.rejects.add(line, reason, || detail);
-        }
-        Ok(())
+    /// Emits every open instant (end of a sorted input).
+    pub(crate) fn flush(&mut self) {
+        self.pivot.finish();
+    }
+
+    /// Takes the next built sample, if any.
+    pub(crate) fn pop(&mut self) -> Option<Sample> {
+        self.pivot.pop()
+    }
+
+    /// Counts rows found out of time order (informative: the sorted reader places them).
+    pub(crate) fn count_out_of_order(&mut self, n: u64) {
+        self.pivot.engine().rows_out_of_order += n;
+    }
+
+    /// Counts one sorted run spilled by the time-ordered reader.
+    pub(crate) fn count_spill_run(&mut self) {
+        self.pivot.engine().spill_runs += 1;
+    }
+}
+
+impl<R: Read> RowSource for LongRows<R> {
+    fn advance(&mut self) -> Result<bool, Error> {
+        Ok(self.rows.next_row()?)
+    }
+
+    fn line(&self) -> u64 {
+        self.rows.line()
     }
 
     #[inline]
-    fn row(&mut self) -> Result<(), (RejectReason, String)> {
-        let Some(r) = self.parse_row()? else {
+    fn apply(&mut self, engine: &mut Engine) -> Result<(), Refusal> {
+        let Some(r) = self.parse_row(engine)? else {
             return Ok(());
         };
-        let inst = self
-            .engine
-            .instant(r.car as usize, r.t_ns)
-            .map_err(|reason| {
-                (
-                    reason,
-                    format!(
-                        "timestamp {} is older than this car's emitted samples",
-                        show(self.rows.get(self.cols.timestamp))
-                    ),
-                )
-            })?;
-        if let Some(ch) = Channel::ALL.get(usize::from(r.channel)) {
-            inst.set(*ch, r.value);
-        }
-        inst.set_lap(r.lap());
+        let ts = self.rows.get(self.cols.timestamp);
+        r.record(open_instant(engine, r.car as usize, r.t_ns, ts)?);
         Ok(())
     }
+}
 
+impl<R: Read> LongRows<R> {
     /// Parses the current row into a compact [`LongRow`] (`None` for a channel PitWall does
     /// not use, counted). Does not touch the car's instants.
     #[inline]
-    fn parse_row(&mut self) -> Result<Option<LongRow>, (RejectReason, String)> {
+    fn parse_row(&self, engine: &mut Engine) -> Result<Option<LongRow>, Refusal> {
         let rec = &self.rows;
         let c = self.cols;
         if rec.len() < self.min_len {
@@ -213,37 +225,20 @@ impl<R: Read> LongPivot<R> {
         let channel = match Channel::from_name(name) {
             Some(ch) => ch,
             None => {
-                self.engine.unknown_channel(crate::clock::trim(name));
+                engine.unknown_channel(crate::clock::trim(name));
                 return Ok(None);
             }
         };
         let raw = field(c.value);
         let value = parse_f64(raw).map_err(|r| (r, format!("telemetry_value {}", show(raw))))?;
-        if channel == Channel::Gear && (value.fract() != 0.0 || !(-1.0..=10.0).contains(&value)) {
-            return Err((
-                RejectReason::OutOfRange,
-                format!("gear {} is not a whole number in -1..=10", show(raw)),
-            ));
-        }
+        check_gear(channel, value, raw)?;
         let lap = match c.lap {
             Some(i) => parse_lap(field(i))?,
             None => None,
         };
         let id = c.vehicle_id.map(&field).unwrap_or_default();
         let num = c.vehicle_number.map(&field).unwrap_or_default();
-        let car = self.engine.car(id, num).ok_or_else(|| {
-            (
-                RejectReason::MissingVehicle,
-                "vehicle_id and vehicle_number are empty".to_string(),
-            )
-        })?;
-        let ts = field(c.timestamp);
-        let t_ns = self.engine.timestamp(car, ts).ok_or_else(|| {
-            (
-                RejectReason::BadTimestamp,
-                format!("timestamp {}", show(ts)),
-            )
-        })?;
+        let (car, t_ns) = locate(engine, id, num, field(c.timestamp))?;
         Ok(Some(LongRow {
             t_ns,
             car: u32::try_from(car).unwrap_or(u32::MAX),
@@ -251,59 +246,6 @@ impl<R: Read> LongPivot<R> {
             lap: lap.unwrap_or(NO_LAP),
             value,
         }))
-    }
-
-    /// Reads the next data row without pivoting it: `Ok(None)` at the end of input,
-    /// `Ok(Some(None))` for a row refused or of an unused channel (both counted).
-    pub(crate) fn read_row(&mut self) -> Result<Option<Option<LongRow>>, Error> {
-        if !self.rows.next_row()? {
-            return Ok(None);
-        }
-        self.engine.rows_read += 1;
-        let line = self.rows.line();
-        match self.parse_row() {
-            Ok(r) => Ok(Some(r)),
-            Err((reason, detail)) => {
-                self.engine.rejects.add(line, reason, || detail);
-                Ok(Some(None))
-            }
-        }
-    }
-
-    /// Feeds a row that arrives in time order (per car) to the pivot.
-    pub(crate) fn feed(&mut self, r: LongRow) {
-        match self.engine.instant(r.car as usize, r.t_ns) {
-            Ok(inst) => {
-                if let Some(ch) = Channel::ALL.get(usize::from(r.channel)) {
-                    inst.set(*ch, r.value);
-                }
-                inst.set_lap(r.lap());
-            }
-            Err(reason) => self.engine.rejects.add(0, reason, || {
-                "row older than its car's emitted samples after sorting".to_string()
-            }),
-        }
-    }
-
-    /// Emits every open instant (end of a sorted input).
-    pub(crate) fn flush(&mut self) {
-        self.engine.flush();
-        self.done = true;
-    }
-
-    /// Takes the next built sample, if any.
-    pub(crate) fn pop(&mut self) -> Option<Sample> {
-        self.engine.out.pop_front()
-    }
-
-    /// Counts rows found out of time order (informative: the sorted reader places them).
-    pub(crate) fn count_out_of_order(&mut self, n: u64) {
-        self.engine.rows_out_of_order += n;
-    }
-
-    /// Counts one sorted run spilled by the time-ordered reader.
-    pub(crate) fn count_spill_run(&mut self) {
-        self.engine.spill_runs += 1;
     }
 }
 
@@ -329,6 +271,14 @@ impl LongRow {
     #[inline]
     pub fn key(&self) -> (i64, u32) {
         (self.t_ns, self.car)
+    }
+    /// Records the row's channel value and lap in its car's open instant.
+    #[inline]
+    pub fn record(&self, inst: &mut Instant) {
+        if let Some(ch) = Channel::ALL.get(usize::from(self.channel)) {
+            inst.set(*ch, self.value);
+        }
+        inst.set_lap(self.lap());
     }
     pub fn encode(&self, out: &mut [u8; Self::BYTES]) {
         out[0..8].copy_from_slice(&self.t_ns.to_le_bytes());
@@ -360,15 +310,7 @@ impl LongRow {
 impl<R: Read> Iterator for LongPivot<R> {
     type Item = Result<Sample, Error>;
     fn next(&mut self) -> Option<Self::Item> {
-        match self.next_sample() {
-            Ok(Some(s)) => Some(Ok(s)),
-            Ok(None) => None,
-            Err(e) => {
-                self.done = true;
-                self.engine.out.clear();
-                Some(Err(e))
-            }
-        }
+        self.pivot.next_item()
     }
 }
 
@@ -391,7 +333,7 @@ pub(crate) fn parse_f64(raw: &[u8]) -> Result<f64, RejectReason> {
 
 /// Parses the lap column: empty → `None`; a whole non-negative number → `Some`.
 #[inline]
-pub(crate) fn parse_lap(raw: &[u8]) -> Result<Option<u32>, (RejectReason, String)> {
+pub(crate) fn parse_lap(raw: &[u8]) -> Result<Option<u32>, Refusal> {
     let t = crate::clock::trim(raw);
     if t.is_empty() {
         return Ok(None);

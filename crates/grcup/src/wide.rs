@@ -6,6 +6,7 @@ use crate::engine::{Engine, PivotConfig, PivotStats, VehicleInfo};
 use crate::error::Error;
 use crate::long::{parse_f64, parse_lap};
 use crate::rejects::{show, RejectReason};
+use crate::sample_loop::{check_gear, locate, open_instant, Refusal, RowSource, SampleLoop};
 use crate::table::{open, Source};
 use std::io::Read;
 use telemetry::Sample;
@@ -18,6 +19,11 @@ use telemetry::Sample;
 /// forward like in [`crate::LongPivot`]); rows of one car with the same timestamp are merged.
 /// Identity, carry-forward and lap repair are the long pivot's.
 pub struct WidePivot<R: Read> {
+    pivot: SampleLoop<WideRows<R>>,
+}
+
+/// The rows of a wide-format file: any channels of one car at one instant each.
+struct WideRows<R: Read> {
     reader: csv::Reader<Source<R>>,
     rec: csv::ByteRecord,
     timestamp: usize,
@@ -26,8 +32,6 @@ pub struct WidePivot<R: Read> {
     lap: Option<usize>,
     channels: Vec<(usize, Channel)>,
     col_names: Vec<String>,
-    engine: Engine,
-    done: bool,
     line_offset: u64,
 }
 
@@ -64,7 +68,7 @@ impl<R: Read> WidePivot<R> {
                 found: h.names.clone(),
             });
         }
-        Ok(WidePivot {
+        let rows = WideRows {
             reader: opened.reader,
             rec: csv::ByteRecord::new(),
             timestamp: timestamp.unwrap_or(0),
@@ -73,68 +77,49 @@ impl<R: Read> WidePivot<R> {
             lap: h.find("lap"),
             channels,
             col_names: h.names.clone(),
-            engine: Engine::new(cfg),
-            done: false,
             line_offset: opened.line_offset,
+        };
+        Ok(WidePivot {
+            pivot: SampleLoop::new(rows, cfg),
         })
     }
 
     /// Counters so far (complete once the input is exhausted).
     pub fn stats(&self) -> PivotStats {
-        self.engine.stats()
+        self.pivot.stats()
     }
 
     /// Cars seen so far.
     pub fn vehicles(&self) -> Vec<VehicleInfo> {
-        self.engine.vehicles()
+        self.pivot.vehicles()
     }
 
     /// Bytes of input consumed so far.
     pub fn bytes_read(&self) -> u64 {
-        self.reader.position().byte()
+        self.pivot.src.reader.position().byte()
     }
 
     /// The next sample, `Ok(None)` at the end of input.
     pub fn next_sample(&mut self) -> Result<Option<Sample>, Error> {
-        loop {
-            if let Some(s) = self.engine.out.pop_front() {
-                return Ok(Some(s));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            self.step()?;
-        }
+        self.pivot.next_sample()
     }
 
     /// Runs the whole input, calling `f` for each sample; returns the final counters.
-    pub fn for_each_sample(&mut self, mut f: impl FnMut(Sample)) -> Result<PivotStats, Error> {
-        loop {
-            while let Some(s) = self.engine.out.pop_front() {
-                f(s);
-            }
-            if self.done {
-                return Ok(self.stats());
-            }
-            self.step()?;
-        }
+    pub fn for_each_sample(&mut self, f: impl FnMut(Sample)) -> Result<PivotStats, Error> {
+        self.pivot.for_each_sample(f)
+    }
+}
+
+impl<R: Read> RowSource for WideRows<R> {
+    fn advance(&mut self) -> Result<bool, Error> {
+        Ok(self.reader.read_byte_record(&mut self.rec)?)
     }
 
-    fn step(&mut self) -> Result<(), Error> {
-        if !self.reader.read_byte_record(&mut self.rec)? {
-            self.engine.flush();
-            self.done = true;
-            return Ok(());
-        }
-        self.engine.rows_read += 1;
-        let line = crate::table::line_of(&self.rec, self.line_offset);
-        if let Err((reason, detail)) = self.row() {
-            self.engine.rejects.add(line, reason, || detail);
-        }
-        Ok(())
+    fn line(&self) -> u64 {
+        crate::table::line_of(&self.rec, self.line_offset)
     }
 
-    fn row(&mut self) -> Result<(), (RejectReason, String)> {
+    fn apply(&mut self, engine: &mut Engine) -> Result<(), Refusal> {
         let rec = &self.rec;
         let field = |i: usize| rec.get(i);
         let ts = field(self.timestamp).ok_or_else(|| {
@@ -167,12 +152,7 @@ impl<R: Read> WidePivot<R> {
                     ),
                 )
             })?;
-            if ch == Channel::Gear && (v.fract() != 0.0 || !(-1.0..=10.0).contains(&v)) {
-                return Err((
-                    RejectReason::OutOfRange,
-                    format!("gear {} is not a whole number in -1..=10", show(raw)),
-                ));
-            }
+            check_gear(ch, v, raw)?;
             if let (Some(slot), Some(p)) = (vals.get_mut(ch.index()), present.get_mut(ch.index())) {
                 *slot = v;
                 *p = true;
@@ -184,27 +164,8 @@ impl<R: Read> WidePivot<R> {
         };
         let id = self.vehicle_id.and_then(field).unwrap_or_default();
         let num = self.vehicle_number.and_then(field).unwrap_or_default();
-        let car = self.engine.car(id, num).ok_or_else(|| {
-            (
-                RejectReason::MissingVehicle,
-                "vehicle_id and vehicle_number are empty".to_string(),
-            )
-        })?;
-        let t_ns = self.engine.timestamp(car, ts).ok_or_else(|| {
-            (
-                RejectReason::BadTimestamp,
-                format!("timestamp {}", show(ts)),
-            )
-        })?;
-        let inst = self.engine.instant(car, t_ns).map_err(|r| {
-            (
-                r,
-                format!(
-                    "timestamp {} is older than this car's emitted samples",
-                    show(ts)
-                ),
-            )
-        })?;
+        let (car, t_ns) = locate(engine, id, num, ts)?;
+        let inst = open_instant(engine, car, t_ns, ts)?;
         for ch in Channel::ALL {
             if present.get(ch.index()).copied().unwrap_or(false) {
                 inst.set(ch, vals.get(ch.index()).copied().unwrap_or(0.0));
@@ -218,14 +179,6 @@ impl<R: Read> WidePivot<R> {
 impl<R: Read> Iterator for WidePivot<R> {
     type Item = Result<Sample, Error>;
     fn next(&mut self) -> Option<Self::Item> {
-        match self.next_sample() {
-            Ok(Some(s)) => Some(Ok(s)),
-            Ok(None) => None,
-            Err(e) => {
-                self.done = true;
-                self.engine.out.clear();
-                Some(Err(e))
-            }
-        }
+        self.pivot.next_item()
     }
 }

@@ -246,17 +246,9 @@ fn long_pivot_handles_bom_crlf_quotes_shuffled_columns_and_spellings() {
     );
 }
 
-#[test]
-fn long_pivot_counts_bad_rows_and_goes_on() {
-    let mut cfg = PivotConfig::new("s");
-    cfg.reorder_window = 1;
-    let (samples, stats) = pivot_all(&fixture("long_bad.csv"), cfg);
-    assert_eq!(
-        samples.iter().map(|s| s.speed_kmh).collect::<Vec<_>>(),
-        [Some(100.0), Some(101.0)]
-    );
-    assert_eq!(stats.rows_read, 10);
-    let r = &stats.rejects;
+/// `long_bad.csv` and its wide twin hold one bad row of each reason, at these lines: each is
+/// refused once, at its line, and nothing else is.
+fn assert_one_bad_row_of_each_reason(r: &Rejects) {
     let expect = [
         (RejectReason::NonNumeric, 3),
         (RejectReason::NonFinite, 4),
@@ -273,6 +265,20 @@ fn long_pivot_counts_bad_rows_and_goes_on() {
         let ex = r.examples.iter().find(|e| e.reason == reason).unwrap();
         assert_eq!(ex.line, line, "{reason}: {}", ex.detail);
     }
+}
+
+#[test]
+fn long_pivot_counts_bad_rows_and_goes_on() {
+    let mut cfg = PivotConfig::new("s");
+    cfg.reorder_window = 1;
+    let (samples, stats) = pivot_all(&fixture("long_bad.csv"), cfg);
+    assert_eq!(
+        samples.iter().map(|s| s.speed_kmh).collect::<Vec<_>>(),
+        [Some(100.0), Some(101.0)]
+    );
+    assert_eq!(stats.rows_read, 10);
+    let r = &stats.rejects;
+    assert_one_bad_row_of_each_reason(r);
     let ex = r
         .examples
         .iter()
@@ -468,6 +474,50 @@ fn wide_pivot_needs_a_channel_column() {
         .err()
         .unwrap();
     assert!(matches!(e, Error::MissingColumns { .. }), "{e}");
+}
+
+/// The wide reader refuses and counts bad rows like the long one (same reasons, the file's
+/// line numbers, the same details) and goes on; read here through `Iterator`.
+#[test]
+fn wide_pivot_counts_bad_rows_and_goes_on() {
+    let csv = "vehicle_id,vehicle_number,lap,speed,gear,timestamp
+GR86-009-7,7,4,100,3,2025-05-30T08:15:40.000Z
+GR86-009-7,7,4,abc,3,2025-05-30T08:15:40.100Z
+GR86-009-7,7,4,inf,3,2025-05-30T08:15:40.100Z
+GR86-009-7,7,4,100,3,2025-13-01T00:00:00Z
+,0,4,100,3,2025-05-30T08:15:40.100Z
+GR86-009-7,7,4,100,7.5,2025-05-30T08:15:40.100Z
+GR86-009-7,7,abc,100,3,2025-05-30T08:15:40.100Z
+GR86-009-7,7,4,101,3,2025-05-30T08:15:40.200Z
+GR86-009-7,7,4,99,3,2025-05-30T08:15:39.000Z
+GR86-009-7,7
+";
+    let mut cfg = PivotConfig::new("s");
+    cfg.reorder_window = 1;
+    let mut p = WidePivot::new(csv.as_bytes(), cfg).unwrap();
+    let samples: Vec<Sample> = p.by_ref().collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        samples.iter().map(|s| s.speed_kmh).collect::<Vec<_>>(),
+        [Some(100.0), Some(101.0)]
+    );
+    assert_eq!(samples[1].gear, Some(3));
+    assert_eq!(samples[1].lap, Some(4));
+    let stats = p.stats();
+    assert_eq!(stats.rows_read, 10);
+    assert_eq!(stats.samples_emitted, 2);
+    let r = &stats.rejects;
+    assert_one_bad_row_of_each_reason(r);
+    let detail = |reason| {
+        r.examples
+            .iter()
+            .find(|e| e.reason == reason)
+            .map(|e| e.detail.clone())
+            .unwrap()
+    };
+    assert!(detail(RejectReason::NonNumeric).contains("speed"));
+    assert!(detail(RejectReason::OutOfRange).contains("gear `7.5`"));
+    assert!(detail(RejectReason::TimestampBackwards).contains("2025-05-30T08:15:39.000Z"));
+    assert!(detail(RejectReason::ShortRow).contains("timestamp is column 6"));
 }
 
 // ---------------------------------------------------------------- lap boundaries

@@ -2,7 +2,8 @@
 //! the cars' own time-ordered scans (each the table's primary-key order, so nothing is sorted
 //! and memory stays one sample per car).
 
-use crate::{sample_of_row, Result, Store, StoreError};
+use crate::samples::sample_of_row;
+use crate::{Result, Store, StoreError};
 use rusqlite::OptionalExtension;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
