@@ -99,7 +99,7 @@ pub struct SessionSummary {
 #[openapi(
     info(
         title = "PitWall",
-        description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update, insight_update; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
+        description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update: {\"type\":\"telemetry_update\",\"data\":[TelemetryPoint...]}, insight_update, coaching_alert; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
     ),
     paths(
         ingest,
@@ -125,6 +125,7 @@ pub struct SessionSummary {
         Ready,
         SessionSummary,
         CarSummary,
+        telemetry::TelemetryPoint,
         crate::api::LapsResponse,
         crate::api::ImportReportResponse,
         crate::api::SimulateSessionRequest,
