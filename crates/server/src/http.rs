@@ -2,7 +2,6 @@
 //! Handlers are thin: they decode, hand over to the pipeline and answer. Every error answer
 //! is JSON (`ErrorBody`), including the framework's own 404/405 answers.
 
-use crate::metrics::{PointRejected, PointsAccepted, RingDropped};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Request, State, WebSocketUpgrade};
@@ -341,12 +340,7 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let parsed = match telemetry::parse_body(&bytes, ndjson, now) {
         Ok(p) => p,
         Err(e) => {
-            let code = match e {
-                telemetry::BodyError::NotUtf8 { .. } => "not_utf8",
-                telemetry::BodyError::Empty => "empty_body",
-                telemetry::BodyError::WrongShape { .. } => "wrong_shape",
-                telemetry::BodyError::Unparseable { .. } => "invalid_json",
-            };
+            let code = e.code();
             st.metrics
                 .requests_rejected
                 .with_label_values(&[code])
@@ -354,36 +348,15 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
             return error(StatusCode::BAD_REQUEST, code, Some("body"), e.to_string());
         }
     };
-    let accepted = parsed.samples.len();
-    let rejected: Vec<RejectedPoint> = parsed
-        .rejected
+    let crate::Accepted { accepted, rejected } = st.accept("http", parsed);
+    let rejected: Vec<RejectedPoint> = rejected
         .into_iter()
-        .map(|(index, r)| {
-            PointRejected {
-                source: "http",
-                index,
-                field: &r.field,
-                reason: &r.reason,
-            }
-            .emit(&st.metrics);
-            RejectedPoint {
-                index,
-                field: r.field,
-                reason: r.reason,
-            }
+        .map(|(index, r)| RejectedPoint {
+            index,
+            field: r.field,
+            reason: r.reason,
         })
         .collect();
-    if accepted > 0 {
-        let dropped = st.ring.push(parsed.samples.into_iter().map(|(_, s)| s));
-        PointsAccepted {
-            source: "http",
-            count: accepted,
-        }
-        .emit(&st.metrics);
-        if dropped > 0 {
-            RingDropped { count: dropped }.emit(&st.metrics);
-        }
-    }
     let status = if accepted > 0 {
         StatusCode::OK
     } else {
