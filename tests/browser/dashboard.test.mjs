@@ -297,7 +297,7 @@ async function main() {
   await page.evaluate((chassis) => {
     const st = window.pitwall.state, s = st.cars.get(chassis).last;
     window.pitwall.handle({ type: "insight_update", meta: { generated_at: new Date().toISOString() }, data: [{
-      chassis, track: s.track, session_id: s.session_id, lap: s.lap, lap_time_s: 152.3, best_lap_time_s: 151.9,
+      chassis, track: s.track, session_id: s.session, lap: s.lap, lap_time_s: 152.3, best_lap_time_s: 151.9,
       sector_times_s: [50.1, 60.2, 42.0], validity: { out_lap: false, pit: false, safety_car: false, incomplete: false },
       lap_tire_stress: 1234.5, predicted_loss_per_lap_seconds: 0.21, loss_interval80_s: [0.05, 0.4],
       laps_until_0_5s_loss: 6, recommended_pit_lap: 18, tire_wear: { fl: 23.1, fr: 25.0, rl: 12.0, rr: 13.3 },

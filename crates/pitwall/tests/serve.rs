@@ -139,6 +139,73 @@ async fn mixed_batch_reaches_websocket_and_survives_restart() {
     assert_eq!(listed.as_array().unwrap().len(), 2);
 }
 
+/// A client written against the documented API: it sends a point under the ingest shape's
+/// names and reads `telemetry_update` points by those same names only. Every field it sent
+/// comes back under the name it was sent with, with the same value.
+#[tokio::test]
+async fn websocket_points_carry_the_documented_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), &[]);
+    let (mut ws, _) = tokio_tungstenite::connect_async(srv.ws_url())
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        json!({"type":"subscribe","track":"barber","chassis":"GR86-004-17"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    next_json(&mut ws, "subscribed").await;
+
+    let sent = json!({
+        "session": "barber-r1", "track": "barber", "chassis": "GR86-004-17",
+        "meta_time": "2025-06-01T14:02:11.210Z", "lap": 4, "lapdist_m": 1200.5,
+        "speed_kmh": 131.5, "accx_can": -0.4, "accy_can": 1.07, "Steering_Angle": -12.0,
+        "pbrake_f": 20.1, "pbrake_r": 18.0, "aps": 80.0, "brake_pct": 15.0, "rpm": 6500.0,
+        "gear": 4, "VBOX_Lat_Min": 33.5327, "VBOX_Long_Minutes": -86.6196, "position": 3,
+        "fuel_kg": 30.5, "tyre_compound": "soft", "tyre_age_laps": 7, "pit_status": "none",
+        "tyre_wear_pct": {"fl": 10.5, "fr": 11.5, "rl": 8.0, "rr": 8.5},
+        "tyre_temp_c": {"fl": 90.0, "fr": 91.0, "rl": 85.0, "rr": 86.0},
+        "track_temp_c": 38.0, "air_temp_c": 24.0
+    });
+    let resp = reqwest::Client::new()
+        .post(srv.url("/api/telemetry/ingest"))
+        .json(&sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let m = next_json(&mut ws, "telemetry_update").await;
+    let got = &m["data"][0];
+    for (k, v) in sent.as_object().unwrap() {
+        if k == "meta_time" {
+            continue;
+        }
+        assert_eq!(&got[k], v, "{k}: sent {v}, received {}", got[k]);
+    }
+    // The same instant, written as RFC 3339.
+    let instant = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str()
+                .unwrap_or_else(|| panic!("meta_time is a string: {v}")),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!(instant(&got["meta_time"]), instant(&sent["meta_time"]));
+    // PitWall's internal names stay internal.
+    for k in [
+        "car_id",
+        "session_id",
+        "lap_dist_m",
+        "accx_g",
+        "steering_deg",
+        "lat_deg",
+    ] {
+        assert!(got.get(k).is_none(), "{k} in {got}");
+    }
+}
+
 #[tokio::test]
 async fn sigterm_drains_everything_accepted() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,6 +261,21 @@ async fn health_ready_docs_and_openapi() {
         .await
         .unwrap();
     assert!(spec["paths"]["/api/telemetry/ingest"]["post"].is_object());
+    let point = &spec["components"]["schemas"]["TelemetryPoint"]["properties"];
+    for k in [
+        "meta_time",
+        "track",
+        "chassis",
+        "lap",
+        "speed_kmh",
+        "accx_can",
+        "accy_can",
+    ] {
+        assert!(
+            point[k].is_object(),
+            "TelemetryPoint.{k} in the OpenAPI document"
+        );
+    }
     let docs = reqwest::get(srv.url("/docs"))
         .await
         .unwrap()

@@ -2,7 +2,6 @@
 //! Handlers are thin: they decode, hand over to the pipeline and answer. Every error answer
 //! is JSON (`ErrorBody`), including the framework's own 404/405 answers.
 
-use crate::metrics::{PointRejected, PointsAccepted, RingDropped};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Request, State, WebSocketUpgrade};
@@ -99,7 +98,7 @@ pub struct SessionSummary {
 #[openapi(
     info(
         title = "PitWall",
-        description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update, insight_update: an Insight, one per car and lap, revised with a higher `revision` when its pit window arrives; coaching_alert; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
+        description = "Real-time race telemetry, tire and strategy platform. Live updates: WebSocket /ws/realtime (telemetry_update: {\"type\":\"telemetry_update\",\"data\":[TelemetryPoint...]}, insight_update: an Insight, one per car and lap, revised with a higher `revision` when its pit window arrives; coaching_alert; send {\"type\":\"subscribe\",\"track\":..,\"chassis\":..} or {\"type\":\"ping\"})."
     ),
     paths(
         ingest,
@@ -125,6 +124,7 @@ pub struct SessionSummary {
         Ready,
         SessionSummary,
         CarSummary,
+        telemetry::TelemetryPoint,
         crate::api::LapsResponse,
         crate::api::ImportReportResponse,
         crate::api::SimulateSessionRequest,
@@ -345,12 +345,7 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let parsed = match telemetry::parse_body(&bytes, ndjson, now) {
         Ok(p) => p,
         Err(e) => {
-            let code = match e {
-                telemetry::BodyError::NotUtf8 { .. } => "not_utf8",
-                telemetry::BodyError::Empty => "empty_body",
-                telemetry::BodyError::WrongShape { .. } => "wrong_shape",
-                telemetry::BodyError::Unparseable { .. } => "invalid_json",
-            };
+            let code = e.code();
             st.metrics
                 .requests_rejected
                 .with_label_values(&[code])
@@ -358,36 +353,15 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
             return error(StatusCode::BAD_REQUEST, code, Some("body"), e.to_string());
         }
     };
-    let accepted = parsed.samples.len();
-    let rejected: Vec<RejectedPoint> = parsed
-        .rejected
+    let crate::Accepted { accepted, rejected } = st.accept("http", parsed);
+    let rejected: Vec<RejectedPoint> = rejected
         .into_iter()
-        .map(|(index, r)| {
-            PointRejected {
-                source: "http",
-                index,
-                field: &r.field,
-                reason: &r.reason,
-            }
-            .emit(&st.metrics);
-            RejectedPoint {
-                index,
-                field: r.field,
-                reason: r.reason,
-            }
+        .map(|(index, r)| RejectedPoint {
+            index,
+            field: r.field,
+            reason: r.reason,
         })
         .collect();
-    if accepted > 0 {
-        let dropped = st.ring.push(parsed.samples.into_iter().map(|(_, s)| s));
-        PointsAccepted {
-            source: "http",
-            count: accepted,
-        }
-        .emit(&st.metrics);
-        if dropped > 0 {
-            RingDropped { count: dropped }.emit(&st.metrics);
-        }
-    }
     let status = if accepted > 0 {
         StatusCode::OK
     } else {

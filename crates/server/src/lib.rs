@@ -107,36 +107,54 @@ impl AppState {
         self.bus.publish(&key, Message::Session(Arc::new(e))).await
     }
 
-    /// Validates samples produced in process (replay, simulator) and queues the valid ones,
-    /// exactly as the HTTP and UDP sources do. Returns how many were accepted.
-    pub fn ingest_samples(&self, source: &str, samples: Vec<Sample>) -> usize {
-        let mut ok = Vec::with_capacity(samples.len());
-        for (index, s) in samples.into_iter().enumerate() {
-            let errs = telemetry::validate(&s);
-            if errs.is_empty() {
-                ok.push(s);
-            } else {
-                for e in errs {
-                    PointRejected {
-                        source,
-                        index,
-                        field: &e.field,
-                        reason: &e.reason,
-                    }
-                    .emit(&self.metrics);
-                }
+    /// The one accept path of every source (HTTP, UDP JSON, F1 UDP, replay, simulator): each
+    /// refused point is counted and logged under `source`, the valid samples are queued on the
+    /// ring, and counted. The batch comes validated from `telemetry` (`parse_body` for a body,
+    /// `ParsedBatch::from_samples` for samples built in process).
+    pub fn accept(&self, source: &str, batch: telemetry::ParsedBatch) -> Accepted {
+        for (index, e) in &batch.rejected {
+            PointRejected {
+                source,
+                index: *index,
+                field: &e.field,
+                reason: &e.reason,
             }
+            .emit(&self.metrics);
         }
-        let n = ok.len();
-        if n > 0 {
-            let dropped = self.ring.push(ok);
-            PointsAccepted { source, count: n }.emit(&self.metrics);
+        let accepted = batch.samples.len();
+        if accepted > 0 {
+            let dropped = self.ring.push(batch.samples.into_iter().map(|(_, s)| s));
+            PointsAccepted {
+                source,
+                count: accepted,
+            }
+            .emit(&self.metrics);
             if dropped > 0 {
                 RingDropped { count: dropped }.emit(&self.metrics);
             }
         }
-        n
+        Accepted {
+            accepted,
+            rejected: batch.rejected,
+        }
     }
+
+    /// Validates samples produced in process (F1 decoder, replay, simulator) and accepts the
+    /// valid ones through [`AppState::accept`]. Returns how many were accepted.
+    pub fn ingest_samples(&self, source: &str, samples: Vec<Sample>) -> usize {
+        self.accept(source, telemetry::ParsedBatch::from_samples(samples))
+            .accepted
+    }
+}
+
+/// What [`AppState::accept`] did with a batch.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    /// Points validated and queued.
+    pub accepted: usize,
+    /// Why points were refused: (index of the point in its batch, field and reason); a point
+    /// can have several.
+    pub rejected: Vec<(usize, telemetry::Rejection)>,
 }
 
 /// A started server.

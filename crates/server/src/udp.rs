@@ -2,7 +2,7 @@
 //! game packets. A datagram is told apart by its first byte: JSON starts with `{` or `[`.
 //! Malformed datagrams are counted by reason and logged at a bounded rate; never fatal.
 
-use crate::metrics::{DatagramRejected, PointRejected, PointsAccepted, RingDropped};
+use crate::metrics::DatagramRejected;
 use crate::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,41 +88,13 @@ fn handle(
     let now = crate::ring::unix_ns_now() as f64 / 1e9;
     match telemetry::parse_body(d, false, now) {
         Ok(batch) => {
-            for (index, r) in &batch.rejected {
-                PointRejected {
-                    source: "udp",
-                    index: *index,
-                    field: &r.field,
-                    reason: &r.reason,
-                }
-                .emit(m);
-            }
-            let n = batch.samples.len();
-            if n > 0 {
-                let dropped = state.ring.push(batch.samples.into_iter().map(|(_, s)| s));
-                PointsAccepted {
-                    source: "udp",
-                    count: n,
-                }
-                .emit(m);
-                if dropped > 0 {
-                    RingDropped { count: dropped }.emit(m);
-                }
-            }
+            state.accept("udp", batch);
         }
-        Err(e) => {
-            let reason = match e {
-                telemetry::BodyError::NotUtf8 { .. } => "not_utf8",
-                telemetry::BodyError::Empty => "empty",
-                telemetry::BodyError::WrongShape { .. } => "wrong_shape",
-                telemetry::BodyError::Unparseable { .. } => "invalid_json",
-            };
-            DatagramRejected {
-                reason,
-                detail: &e.to_string(),
-                from,
-            }
-            .emit(m);
+        Err(e) => DatagramRejected {
+            reason: e.code(),
+            detail: &e.to_string(),
+            from,
         }
+        .emit(m),
     }
 }

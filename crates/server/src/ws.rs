@@ -1,10 +1,10 @@
 //! The WebSocket hub behind `/ws/realtime`.
 //!
-//! Points are serialised once when they arrive from the bus, then gathered per subscription
-//! filter (track, chassis); a `telemetry_update` goes out when `ws_batch_points` points wait for
-//! a filter or `ws_batch_ms` after the oldest of them, built once for every client sharing that
-//! filter. Each client has a bounded queue: a client whose queue is full is dropped (counted)
-//! instead of slowing the others.
+//! Points are serialised once (as `telemetry::TelemetryPoint`) when they arrive from the bus,
+//! then gathered per subscription filter (track, chassis); a `telemetry_update` goes out when
+//! `ws_batch_points` points wait for a filter or `ws_batch_ms` after the oldest of them, built
+//! once for every client sharing that filter. Each client has a bounded queue: a client whose
+//! queue is full is dropped (counted) instead of slowing the others.
 
 use crate::metrics::{Metrics, WsClientDropped};
 use crate::ring::unix_ns_now;
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use telemetry::Sample;
+use telemetry::{Sample, TelemetryPoint};
 use tokio::sync::{mpsc, Notify};
 
 /// What a client asked to see; `None` means any.
@@ -62,8 +62,12 @@ struct Pending {
     oldest: Instant,
 }
 
+/// A sample as it goes out in a `telemetry_update`: a [`TelemetryPoint`], under the names of the
+/// documented ingest shape (`meta_time`, `track`, `chassis`, `speed_kmh`, `accx_can`, ...).
 fn sample_json(s: &Sample) -> Arc<str> {
-    Arc::from(serde_json::to_string(s).unwrap_or_else(|_| "null".to_string()))
+    Arc::from(
+        serde_json::to_string(&TelemetryPoint::from(s)).unwrap_or_else(|_| "null".to_string()),
+    )
 }
 
 impl Hub {

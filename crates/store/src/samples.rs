@@ -130,7 +130,6 @@ impl Store {
     }
 }
 
-
 /// The sample of a row whose `s.t_s` column is at index `base + 1` (`SELECT s.*`: base 0;
 /// `SELECT c.car_key, s.*`: base 1).
 pub(crate) fn sample_of_row(
@@ -161,7 +160,9 @@ pub(crate) fn sample_of_row(
     s.fuel_kg = r.get(c(17))?;
     s.tyre_compound = r.get::<_, Option<String>>(c(18))?.map(Arc::from);
     s.tyre_age_laps = r.get(c(19))?;
-    s.pit_status = r.get::<_, Option<u8>>(c(20))?.and_then(PitStatus::from_code);
+    s.pit_status = r
+        .get::<_, Option<u8>>(c(20))?
+        .and_then(PitStatus::from_code);
     s.tyre_wear_pct = corners(r, c(21))?;
     s.tyre_temp_c = corners(r, c(25))?;
     s.track_temp_c = r.get(c(29))?;

@@ -27,6 +27,20 @@ pub enum BodyError {
     WrongShape { found: &'static str },
 }
 
+impl BodyError {
+    /// The error's code, the same for every source: the `error` of HTTP's 400 answer and the
+    /// `reason` label of the metrics that count refused bodies and datagrams. Part of the
+    /// public API: clients and dashboards match on these.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BodyError::NotUtf8 { .. } => "not_utf8",
+            BodyError::Empty => "empty_body",
+            BodyError::WrongShape { .. } => "wrong_shape",
+            BodyError::Unparseable { .. } => "invalid_json",
+        }
+    }
+}
+
 /// The points of a body: each either a sample or the reasons it was refused.
 #[derive(Debug, Default)]
 pub struct ParsedBatch {
@@ -43,6 +57,17 @@ impl ParsedBatch {
             Err(rs) => self.rejected.extend(rs.into_iter().map(|r| (index, r))),
         }
     }
+    /// Validates samples built in process (F1 decoder, replay, simulator) into a batch, as
+    /// [`parse_body`] does for a body: the `index` of a point is its position in `samples`.
+    pub fn from_samples(samples: impl IntoIterator<Item = Sample>) -> ParsedBatch {
+        let mut batch = ParsedBatch::default();
+        for (index, s) in samples.into_iter().enumerate() {
+            let errs = validate(&s);
+            batch.push(index, if errs.is_empty() { Ok(s) } else { Err(errs) });
+        }
+        batch
+    }
+
     /// Number of distinct points refused.
     pub fn rejected_points(&self) -> usize {
         self.total - self.samples.len()
@@ -573,6 +598,35 @@ mod tests {
         assert_eq!(b.samples.len(), 2);
         assert_eq!(b.samples[0].1.tyre_wear_pct, b.samples[1].1.tyre_wear_pct);
         assert_eq!(b.rejected[0].1.field, "gear");
+    }
+
+    #[test]
+    fn body_error_codes() {
+        let code = |b: &[u8]| parse_body(b, false, 0.0).err().map(|e| e.code());
+        assert_eq!(code(b"\xff"), Some("not_utf8"));
+        assert_eq!(code(b" \n"), Some("empty_body"));
+        assert_eq!(code(b"42"), Some("wrong_shape"));
+        assert_eq!(code(b"[{"), Some("invalid_json"));
+    }
+
+    #[test]
+    fn from_samples_validates_each() {
+        let mut bad = Sample::new("s", "c", 1.0);
+        bad.speed_kmh = Some(900.0);
+        let no_car = Sample::new("s", "", 2.0);
+        let good = Sample::new("s", "c", 3.0);
+        let b = ParsedBatch::from_samples([bad, good, no_car]);
+        assert_eq!(b.total, 3);
+        assert_eq!(b.rejected_points(), 2);
+        assert_eq!(b.samples.len(), 1);
+        assert_eq!(b.samples[0].0, 1);
+        assert_eq!(b.samples[0].1.t_s, 3.0);
+        let refused: Vec<_> = b
+            .rejected
+            .iter()
+            .map(|(i, r)| (*i, r.field.as_str()))
+            .collect();
+        assert_eq!(refused, [(0, "speed_kmh"), (2, "chassis")]);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// A value per tyre corner, in the order front-left, front-right, rear-left, rear-right.
 ///
 /// (The F1 game's wire order is RL, RR, FL, FR; decoders map it to these names.)
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 pub struct Corners<T> {
     pub fl: T,
     pub fr: T,
@@ -30,7 +31,7 @@ impl<T: Copy> Corners<T> {
 }
 
 /// Where a car is with respect to the pit lane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PitStatus {
     None,

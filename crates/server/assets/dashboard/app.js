@@ -71,21 +71,31 @@
   // ---------------------------------------------------------------- ingest
   function num(v) { return typeof v === "number" && Number.isFinite(v) ? v : null; }
 
+  /** A point's time, s: `t_s` (exact), else `meta_time` (RFC 3339, or session seconds). */
+  function pointTime(s) {
+    const t = num(s.t_s);
+    if (t != null || s.meta_time == null) return t;
+    if (typeof s.meta_time === "number") return num(s.meta_time);
+    const ms = Date.parse(s.meta_time);
+    return Number.isFinite(ms) ? ms / 1000 : null;
+  }
+
+  /** One `telemetry_update` point (a TelemetryPoint: the documented ingest names). */
   function ingestSample(s) {
-    const id = s.car_id ?? s.chassis;
+    const id = s.chassis;
     if (id == null) return;
     if (subscribeCarOnly && id !== S.selected) return; // points sent before the server applied the filter
-    if (s.session_id != null && s.session_id !== S.session) {
+    if (s.session != null && s.session !== S.session) {
       // One session at a time: a new one takes over when the current one has gone quiet
       // (a restarted demo, the next race), or the one named by ?session= .
-      if (pinnedSession ? s.session_id !== pinnedSession : S.session != null && msgNow - S.sessionLastAt < 3000) { stats.otherSessionPts++; return; }
-      resetSession(s.session_id);
+      if (pinnedSession ? s.session !== pinnedSession : S.session != null && msgNow - S.sessionLastAt < 3000) { stats.otherSessionPts++; return; }
+      resetSession(s.session);
     }
     S.sessionLastAt = msgNow;
     if (S.track == null && s.track) S.track = s.track;
     let car = S.cars.get(id);
     if (!car) { car = newCar(id); S.cars.set(id, car); S.dirty.tower = true; }
-    const t = num(s.t_s), d = num(s.lap_dist_m), lap = s.lap ?? null;
+    const t = pointTime(s), d = num(s.lapdist_m), lap = s.lap ?? null;
     if (d != null && d > S.trackLen) S.trackLen = d;
     const L = S.trackLen;
 
@@ -111,11 +121,11 @@
       const b = Math.floor(d / BIN_M), ch = car.cur.ch;
       if (ch[0].length <= b) for (const a of ch) while (a.length <= b) a.push(null);
       if (ch[0][b] === null) car.cur.filled++;
-      const brake = num(s.brake_pct) ?? num(s.brake_front_bar);
+      const brake = num(s.brake_pct) ?? num(s.pbrake_f);
       if (S.brakeUnit == null && brake != null) S.brakeUnit = num(s.brake_pct) != null ? "%" : "bar";
       const v = num(s.speed_kmh);
-      ch[0][b] = v; ch[1][b] = num(s.throttle_pct); ch[2][b] = brake;
-      ch[3][b] = num(s.steering_deg); ch[4][b] = num(s.accx_g); ch[5][b] = num(s.accy_g); ch[6][b] = t;
+      ch[0][b] = v; ch[1][b] = num(s.aps); ch[2][b] = brake;
+      ch[3][b] = num(s.Steering_Angle); ch[4][b] = num(s.accx_can); ch[5][b] = num(s.accy_can); ch[6][b] = t;
       car.cur.lastBin = b;
       if (v != null && v > S.speedMax) S.speedMax = v;
       if (brake != null && brake > S.brakeMax) S.brakeMax = brake;
@@ -124,7 +134,7 @@
       timingLoops(car, lap, d, t, L);
 
       // Track outline from GPS, one point per MAP_BIN_M.
-      const la = num(s.lat_deg), lo = num(s.lon_deg);
+      const la = num(s.VBOX_Lat_Min), lo = num(s.VBOX_Long_Minutes);
       if (la != null && lo != null) {
         S.gps = true;
         const mb = Math.floor(d / MAP_BIN_M), o = S.outline;
@@ -620,8 +630,8 @@
     plot(car.best, "rgba(199,146,234,0.35)", 2 * dpr);
     plot(car.cur, "rgba(79,195,247,0.8)", 2 * dpr);
     const s = car.last;
-    if (s && num(s.accx_g) != null && num(s.accy_g) != null) {
-      g.fillStyle = "#fff"; g.beginPath(); g.arc(cx + (s.accy_g / gm) * R, cy - (s.accx_g / gm) * R, 4 * dpr, 0, Math.PI * 2); g.fill();
+    if (s && num(s.accx_can) != null && num(s.accy_can) != null) {
+      g.fillStyle = "#fff"; g.beginPath(); g.arc(cx + (s.accy_can / gm) * R, cy - (s.accx_can / gm) * R, 4 * dpr, 0, Math.PI * 2); g.fill();
     }
     S.gMax = Math.min(6, Math.max(1.5, Math.ceil(seen * 2) / 2));
   }
@@ -674,9 +684,9 @@
     for (const id of S.order) {
       const c = S.cars.get(id); const s = c && c.last; if (!s) continue;
       let xy = null;
-      if (mapProj && num(s.lat_deg) != null && num(s.lon_deg) != null) xy = mapProj(s.lat_deg, s.lon_deg);
-      else if (!mapProj && num(s.lap_dist_m) != null && S.trackLen > 0) {
-        const a = (s.lap_dist_m / S.trackLen) * Math.PI * 2 - Math.PI / 2, r = Math.min(W, H) / 2 - 16 * dpr;
+      if (mapProj && num(s.VBOX_Lat_Min) != null && num(s.VBOX_Long_Minutes) != null) xy = mapProj(s.VBOX_Lat_Min, s.VBOX_Long_Minutes);
+      else if (!mapProj && num(s.lapdist_m) != null && S.trackLen > 0) {
+        const a = (s.lapdist_m / S.trackLen) * Math.PI * 2 - Math.PI / 2, r = Math.min(W, H) / 2 - 16 * dpr;
         xy = [W / 2 + r * Math.cos(a), H / 2 + r * Math.sin(a)];
       }
       if (!xy) continue;
