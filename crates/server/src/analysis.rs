@@ -54,19 +54,10 @@ type Windows = Arc<Mutex<HashMap<(Arc<str>, Arc<str>), Value>>>;
 /// Pending strategy jobs, the latest per (session, car).
 type Jobs = Arc<Mutex<BTreeMap<(Arc<str>, Arc<str>), StrategyJob>>>;
 
-/// Length and sector boundaries of a known circuit (one of the shipped tracks), by name.
+/// Length and sector boundaries of a known circuit (one of the shipped tracks), by name:
+/// [`tracks::geometry`], which computes each circuit once and keeps it.
 pub fn track_geometry(track: Option<&str>) -> Geometry {
-    static CACHE: Mutex<BTreeMap<String, Geometry>> = Mutex::new(BTreeMap::new());
-    let name = track?.trim().to_ascii_lowercase();
-    let mut c = CACHE.lock();
-    if let Some(v) = c.get(&name) {
-        return *v;
-    }
-    let v = sim::tracks::Track::by_name(&name)
-        .ok()
-        .map(|t| (t.length_m(), t.sector_boundaries_m()));
-    c.insert(name, v);
-    v
+    tracks::geometry(track?)
 }
 
 fn engine_config(track: Option<&str>) -> LapEngineConfig {
