@@ -70,7 +70,7 @@ fn rows(
     store: &store::Store,
     sessions: &[String],
     quiet: bool,
-) -> anyhow::Result<Vec<tires::LapRow>> {
+) -> anyhow::Result<Vec<tires::TireLap>> {
     let pb = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -88,7 +88,10 @@ fn rows(
         let mut laps = server::analysis::laps_from_store(store, id)
             .with_context(|| format!("reading session {id}"))?;
         server::analysis::mark_safety_car_laps(&mut laps);
-        out.extend(laps.iter().map(|l| tires::LapRow::from_summary(&l.summary)));
+        out.extend(
+            laps.iter()
+                .map(|l| tires::TireLap::from_summary(&l.summary)),
+        );
         pb.inc(1);
     }
     pb.finish_and_clear();

@@ -312,7 +312,7 @@ impl SessionAnalysis {
             Some(c) => {
                 let tire = model.map(|m| {
                     let t = c.tire.get_or_insert_with(|| tires::TireTracker::new(m));
-                    let mut row = tires::LapRow::from_summary(&summary);
+                    let mut row = tires::TireLap::from_summary(&summary);
                     row.validity.safety_car |= neutralised;
                     t.on_lap(&row)
                 });
