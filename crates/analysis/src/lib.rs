@@ -12,14 +12,12 @@
 //! the API serves and the dashboard reads.
 
 pub mod call;
-mod geometry;
 pub mod messages;
 pub mod offline;
 pub mod records;
 pub mod session;
 pub mod window;
 
-pub use geometry::geometry as track_geometry;
 pub use messages::{
     Action, Call, CoachingAlert, DriverProfile, Insight, ModelInfo, PitWindow, PlanOutcome,
     ProfileUpdate, SectorStress, SessionEvent, TireInsight, Validity, Wear, WearInterval,
@@ -31,6 +29,7 @@ pub use records::{
     records_of_insights, records_of_timing, venue_pit_prior, LapSource, TimedLap, YELLOW_FACTOR,
 };
 pub use session::{AnalysisOptions, LapDone, Output, SessionAnalysis};
+pub use tracks::geometry as track_geometry;
 pub use window::{revise, StrategyJob, WindowSettings};
 
 /// The domain crates behind the analysis, for the edges that need their types.

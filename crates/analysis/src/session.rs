@@ -103,7 +103,7 @@ impl SessionAnalysis {
         opts: AnalysisOptions,
     ) -> SessionAnalysis {
         let order = RaceOrder::new(RaceOrderConfig {
-            track_length_m: crate::geometry::geometry(track.as_deref()).map(|g| g.0),
+            track_length_m: track.as_deref().and_then(tracks::geometry).map(|g| g.0),
             ..RaceOrderConfig::default()
         });
         SessionAnalysis {
@@ -217,7 +217,7 @@ impl SessionAnalysis {
                 }
                 let tire = model.map(|m| {
                     let t = c.tire.get_or_insert_with(|| tires::TireTracker::new(m));
-                    let mut row = tires::LapRow::from_summary(&summary);
+                    let mut row = tires::TireLap::from_summary(&summary);
                     row.validity.safety_car |= neutralised;
                     t.on_lap(&row)
                 });
@@ -269,7 +269,7 @@ impl SessionAnalysis {
 
 pub(crate) fn engine_config(track: Option<&str>) -> LapEngineConfig {
     let mut cfg = LapEngineConfig::default();
-    if let Some((len, b)) = crate::geometry::geometry(track) {
+    if let Some((len, b)) = track.and_then(tracks::geometry) {
         cfg.track_length_m = Some(len);
         cfg.sector_bounds_m = b.to_vec();
     }

@@ -70,7 +70,7 @@ fn rows(
     store: &store::Store,
     sessions: &[String],
     quiet: bool,
-) -> anyhow::Result<Vec<tires::LapRow>> {
+) -> anyhow::Result<Vec<tires::TireLap>> {
     let pb = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -87,7 +87,7 @@ fn rows(
         pb.set_message(id.clone());
         let laps = server::stored::lap_summaries(store, id)
             .with_context(|| format!("reading session {id}"))?;
-        out.extend(laps.iter().map(tires::LapRow::from_summary));
+        out.extend(laps.iter().map(tires::TireLap::from_summary));
         pb.inc(1);
     }
     pb.finish_and_clear();

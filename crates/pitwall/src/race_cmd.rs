@@ -103,8 +103,8 @@ pub struct TracksArgs {
 /// Lists the embedded circuits with their race-line lengths.
 pub fn tracks(a: TracksArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
-    for name in sim::Track::names() {
-        let t = sim::Track::by_name(name).with_context(|| format!("loading track {name}"))?;
+    for name in tracks::Track::names() {
+        let t = tracks::Track::by_name(name).with_context(|| format!("loading track {name}"))?;
         rows.push(serde_json::json!({
             "name": t.name(),
             "length_m": (t.length_m() * 10.0).round() / 10.0,

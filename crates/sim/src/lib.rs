@@ -2,9 +2,10 @@
 //! streams [`telemetry::Sample`]s with ground truth.
 //!
 //! # Model
-//! - **Tracks** ([`tracks`]): TUMFTM racetrack-database center lines, widths and minimum-curvature
-//!   race lines (LGPL-3.0), embedded with `include_str!`. The race line is resampled on a ~2 m
-//!   grid and its curvature smoothed; all distances (`lap_dist_m`) run along the race line.
+//! - **Tracks** ([`tracks`], from the `tracks` crate): TUMFTM racetrack-database center lines,
+//!   widths and minimum-curvature race lines (LGPL-3.0), embedded with `include_str!`. The race
+//!   line is resampled on a ~2 m grid and its curvature smoothed; all distances (`lap_dist_m`)
+//!   run along the race line.
 //! - **Car** ([`vehicle::CarParams`]): 1,270 kg + fuel, 170 kW, RWD, road tyres mu 1.15 with
 //!   load sensitivity, Cd·A 0.62 m², tiny downforce, 6-speed GR86 gearing. Each lap is planned
 //!   as a quasi-steady-state speed profile: lateral grip limit from curvature, forward pass with
@@ -60,19 +61,19 @@ pub mod rng;
 pub mod tracks;
 pub mod vehicle;
 
+pub use crate::tracks::{closest_track, CenterPoint, RaceLinePoint, SectorSource, Track};
 pub use csv::{write_long_csv, LongCsvOptions, LongCsvWriter, LONG_CSV_HEADER};
 pub use race::{
     simulate, DriverConfig, HabitChange, LapTruth, PitPlan, Race, RaceConfig, RaceOutput,
     SafetyCarMode, Standing,
 };
-pub use tracks::{closest_track, CenterPoint, RaceLinePoint, SectorSource, Track};
 pub use vehicle::{CarParams, Corner};
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SimError {
     /// No embedded track has this name.
-    #[error("{}", tracks::unknown_track_message(.0))]
+    #[error("{}", ::tracks::unknown_track_message(.0))]
     UnknownTrack(String),
     /// An embedded track file could not be read.
     #[error("track {track}: {reason}")]
@@ -85,4 +86,16 @@ pub enum SimError {
     /// A configuration value is out of range.
     #[error("invalid config: {0}")]
     Config(String),
+}
+
+impl From<::tracks::TrackError> for SimError {
+    /// The same variant under the simulator's error (an unknown name stays `UnknownTrack`).
+    fn from(e: ::tracks::TrackError) -> Self {
+        match e {
+            ::tracks::TrackError::UnknownTrack(name) => SimError::UnknownTrack(name),
+            ::tracks::TrackError::TrackData { track, reason } => {
+                SimError::TrackData { track, reason }
+            }
+        }
+    }
 }

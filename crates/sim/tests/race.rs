@@ -434,6 +434,13 @@ fn config_errors() {
         Race::new(RaceConfig::new("Atlantis", 3, 1)),
         Err(SimError::UnknownTrack(_))
     ));
+    // The tracks crate's error comes through with its suggestion.
+    match Race::new(RaceConfig::new("Monzaa", 3, 1)) {
+        Err(e @ SimError::UnknownTrack(_)) => {
+            assert!(e.to_string().contains("did you mean Monza?"), "{e}")
+        }
+        _ => panic!("Monzaa is not a track"),
+    }
     assert!(Race::new(RaceConfig::new("suzuka", 3, 1)).is_ok());
     let hot = RaceConfig {
         track_temp_c: 120.0,

@@ -1,61 +1,58 @@
 //! Fast random numbers for the simulation core: xoshiro256++ (Blackman & Vigna) seeded through
-//! splitmix64, a ziggurat normal sampler (Marsaglia & Tsang, in Doornik's 128-layer ZIGNOR form)
-//! and the Fisk (log-logistic) draw by inversion.
+//! SplitMix64, both from `rand_xoshiro` (the generator family `sim` uses too), a ziggurat normal
+//! sampler (Marsaglia & Tsang, in Doornik's 128-layer ZIGNOR form) and the Fisk (log-logistic)
+//! draw by inversion.
 //!
 //! Streams are derived from `(seed, iteration index)` so every Monte Carlo iteration has its own
 //! reproducible stream, whatever thread or chunk runs it (common random numbers across plans).
+//! The first outputs of each generator are pinned by the tests below: a dependency upgrade that
+//! changed them would change every figure the engine reports for a given seed.
 
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use rand_xoshiro::{SplitMix64, Xoshiro256PlusPlus};
 use std::sync::OnceLock;
-
-/// splitmix64 step: advances `state` and returns a well-mixed 64-bit value.
-#[inline]
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// Mixes a seed and an index into one 64-bit stream key.
 #[inline]
 pub fn stream_key(seed: u64, index: u64) -> u64 {
-    let mut s = seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    splitmix64(&mut s) ^ index
+    let s = seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    SplitMix64::seed_from_u64(s).next_u64() ^ index
 }
 
-/// xoshiro256++ generator.
+/// Uniforms in the open interval (0, 1) from a SplitMix64 stream started at a key: a few draws
+/// keyed by a value rather than taken from a race's stream (the standstill of one car's stop,
+/// whatever the plans before it drew).
 #[derive(Debug, Clone)]
-pub struct Xoshiro256pp {
-    s: [u64; 4],
+pub struct KeyedUniforms(SplitMix64);
+
+impl KeyedUniforms {
+    /// The stream for `key`.
+    #[inline]
+    pub fn new(key: u64) -> Self {
+        Self(SplitMix64::seed_from_u64(key))
+    }
+
+    /// The next uniform in (0, 1).
+    #[inline(always)]
+    pub fn uniform_open(&mut self) -> f64 {
+        ((self.0.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+    }
 }
+
+/// xoshiro256++ with the draws the race core makes.
+#[derive(Debug, Clone)]
+pub struct Xoshiro256pp(Xoshiro256PlusPlus);
 
 impl Xoshiro256pp {
-    /// Seeds the four words from splitmix64 (never all zero).
+    /// Seeds the four words from SplitMix64 (never all zero).
     pub fn seed_from_u64(seed: u64) -> Self {
-        let mut st = seed;
-        let s = [
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-        ];
-        Self { s }
+        Self(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     /// Next 64 random bits.
     #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
@@ -227,6 +224,46 @@ mod tests {
         }
         let m: f64 = (0..100_000).map(|_| r.uniform()).sum::<f64>() / 100_000.0;
         assert!((m - 0.5).abs() < 0.005);
+    }
+
+    /// The streams of the hand-written generator this module used before `rand_xoshiro`: the
+    /// engine's figures for a given seed depend on them.
+    #[test]
+    fn streams_are_pinned() {
+        let mut r = Xoshiro256pp::seed_from_u64(7);
+        let v: Vec<u64> = (0..4).map(|_| r.next_u64()).collect();
+        assert_eq!(
+            v,
+            [
+                1021219803524665661,
+                3174977118032272916,
+                13236943193235544178,
+                7880630202246103356
+            ]
+        );
+        let key = stream_key(42, 3);
+        assert_eq!(key, 5632914758302621590);
+        let mut r = Xoshiro256pp::seed_from_u64(key);
+        let v: Vec<u64> = (0..4).map(|_| r.next_u64()).collect();
+        assert_eq!(
+            v,
+            [
+                14692538237724455795,
+                12097882467763927586,
+                16026149753918634881,
+                8630292955556020803
+            ]
+        );
+        // SplitMix64 from 99: 4824385676517010403, 583982616703494564, 15398599001720869627.
+        let mut k = KeyedUniforms::new(99);
+        let v: Vec<f64> = (0..3).map(|_| k.uniform_open()).collect();
+        let want = [
+            4824385676517010403u64,
+            583982616703494564,
+            15398599001720869627,
+        ]
+        .map(|b| ((b >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64));
+        assert_eq!(v, want);
     }
 
     #[test]

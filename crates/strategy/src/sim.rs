@@ -32,7 +32,7 @@
 use crate::error::Result;
 use crate::params::{PassRule, RaceParams};
 use crate::plan::{default_plan, PitStop};
-use crate::rng::{fisk, splitmix64, stream_key, Xoshiro256pp, Ziggurat};
+use crate::rng::{fisk, stream_key, KeyedUniforms, Xoshiro256pp, Ziggurat};
 use crate::state::{Compound, Neutralisation, RaceState};
 
 const GREEN: u8 = 0;
@@ -522,9 +522,13 @@ impl Race {
                 self.fisk_mean_s,
             ),
         };
-        let mut s = key ^ (((car as u64) << 32) | stop as u64).wrapping_mul(0xA076_1D64_78BD_642F);
+        let stop_key =
+            key ^ (((car as u64) << 32) | stop as u64).wrapping_mul(0xA076_1D64_78BD_642F);
+        let mut draws = KeyedUniforms::new(stop_key);
+        // A plain loop: as an iterator chain (`repeat_with(..).take(64)`) the whole race core
+        // ran about 40 % slower (measured with `examples/race_throughput`).
         for _ in 0..64 {
-            let u = ((splitmix64(&mut s) >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+            let u = draws.uniform_open();
             let x = fisk(u, shape, scale_s);
             if x <= cap_s {
                 return min_s + x;

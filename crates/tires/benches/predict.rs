@@ -1,12 +1,12 @@
 //! Prediction benchmarks: one lap with explanation, and batch throughput.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use tires::{predict_rows, train, LapRow, TireModel, TireTracker, TrainConfig};
+use tires::{predict_rows, train, TireLap, TireModel, TireTracker, TrainConfig};
 
 #[path = "../examples/common/mod.rs"]
 mod common;
 
-fn setup() -> (TireModel, Vec<LapRow>) {
+fn setup() -> (TireModel, Vec<TireLap>) {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/models/tires-default.json"
@@ -28,7 +28,7 @@ fn setup() -> (TireModel, Vec<LapRow>) {
 fn bench(c: &mut Criterion) {
     let (model, rows) = setup();
     let car = rows[0].car_id.clone();
-    let mut laps: Vec<&LapRow> = rows.iter().filter(|r| r.car_id == car).collect();
+    let mut laps: Vec<&TireLap> = rows.iter().filter(|r| r.car_id == car).collect();
     laps.sort_by_key(|r| r.lap);
     let row = laps[6].clone();
     let mut warm = TireTracker::new(&model);

@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p tires --example live_demo -- [Track] [seed]`
 
-use tires::{LapRow, TireModel, TireTracker};
+use tires::{TireLap, TireModel, TireTracker};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -16,9 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/../../data/models/tires-default.json"
     );
     let model = TireModel::from_json(&std::fs::read_to_string(path)?)?;
-    let rows: Vec<LapRow> = common::race_rows(track, seed, 24, 4)?;
+    let rows: Vec<TireLap> = common::race_rows(track, seed, 24, 4)?;
     let car = rows[0].car_id.clone();
-    let mut laps: Vec<&LapRow> = rows.iter().filter(|r| r.car_id == car).collect();
+    let mut laps: Vec<&TireLap> = rows.iter().filter(|r| r.car_id == car).collect();
     laps.sort_by_key(|r| r.lap);
     let mut t = TireTracker::new(&model);
     for r in laps {

@@ -13,7 +13,7 @@
 //! model trained on the other 20 tracks (seeds 1 to `--train-seeds`), interval calibration
 //! included.
 
-use tires::{evaluate, report_html, train, LapRow, TrainConfig};
+use tires::{evaluate, report_html, train, TireLap, TrainConfig};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let train_tracks = common::training_tracks();
     let train_seeds: Vec<u64> = (1..=n_seeds).collect();
-    let rows: Vec<LapRow> = common::races(&train_tracks, &train_seeds, laps, cars)?;
+    let rows: Vec<TireLap> = common::races(&train_tracks, &train_seeds, laps, cars)?;
     let seeds = |name: &str, default: &str| -> Result<Vec<u64>, std::num::ParseIntError> {
         arg(name)
             .unwrap_or_else(|| default.into())

@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p tires --example train_default -- --out data/models/tires-default.json`
 
-use tires::{train, LapRow, TrainConfig};
+use tires::{train, TireLap, TrainConfig};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .position(|x| x == "--out")
         .and_then(|i| a.get(i + 1).cloned())
         .unwrap_or_else(|| "data/models/tires-default.json".into());
-    let rows: Vec<LapRow> = common::races(sim::Track::names(), &[1, 2, 3, 4, 5, 6], 24, 12)?;
+    let rows: Vec<TireLap> = common::races(sim::Track::names(), &[1, 2, 3, 4, 5, 6], 24, 12)?;
     eprintln!("{} laps simulated", rows.len());
     let model = train(&rows, &TrainConfig::default(), &mut |_, _| {})?;
     let json = model.to_json()?;

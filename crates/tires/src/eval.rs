@@ -1,7 +1,7 @@
 //! Evaluation on held-out sessions against the two baselines, and the HTML report.
 
 use crate::model::{by_session_car, TireModel};
-use crate::row::LapRow;
+use crate::row::TireLap;
 use crate::tracker::TireTracker;
 use crate::TireError;
 use serde::{Deserialize, Serialize};
@@ -252,7 +252,7 @@ fn seed_of(session: &str) -> &str {
 
 /// Evaluates `model` on `rows`. Refuses with [`TireError::TrainedOn`] if any session of `rows`
 /// was used to train the model (fit or calibration).
-pub fn evaluate(model: &TireModel, rows: &[LapRow]) -> Result<EvalReport, TireError> {
+pub fn evaluate(model: &TireModel, rows: &[TireLap]) -> Result<EvalReport, TireError> {
     let trained: BTreeSet<&str> = model.trained_sessions.iter().map(String::as_str).collect();
     if let Some(r) = rows
         .iter()

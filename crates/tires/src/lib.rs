@@ -25,7 +25,7 @@ pub mod tracker;
 pub use eval::{evaluate, report_html, EvalReport, GroupMetrics, Importance, Series, StintCurve};
 pub use gbt::{Gbt, GbtParams};
 pub use model::{train, TireModel, TrainConfig, FORMAT_VERSION};
-pub use row::LapRow;
+pub use row::TireLap;
 pub use tracker::{
     predict_rows, FeatureScore, Interval, PitWindow, Status, TireState, TireTracker,
 };

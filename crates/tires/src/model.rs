@@ -1,7 +1,7 @@
 //! The model file: physics coefficients, trees, calibration, and training.
 
 use crate::gbt::{self, FastGbt, Gbt, GbtParams, Matrix};
-use crate::row::{fidx, LapRow};
+use crate::row::{fidx, TireLap};
 use crate::tracker::TireTracker;
 use crate::TireError;
 use laps::LapFeatures;
@@ -241,7 +241,7 @@ pub(crate) struct FastModel {
 /// energy / 100, longitudinal g·s, heavy braking events, fuel × side load / 100, side load ×
 /// max lateral g² (a proxy of load² × sliding), and the tyre's own sliding work / 1000 (the
 /// friction-energy term: load transfer and speed included, see `laps::features::tyre_work_rate`).
-pub fn wear_terms(row: &LapRow, fuel_kg: f64, c: usize) -> [f64; N_WEAR_TERMS] {
+pub fn wear_terms(row: &TireLap, fuel_kg: f64, c: usize) -> [f64; N_WEAR_TERMS] {
     let lat = row.feature(fidx::LAT_GS).unwrap_or(0.0);
     let bias = row.feature(fidx::LAT_BIAS).unwrap_or(0.5).clamp(0.0, 1.0);
     let front = row
@@ -357,8 +357,8 @@ impl TireModel {
 }
 
 /// Groups rows by session, then by car, in lap order.
-pub(crate) fn by_session_car(rows: &[LapRow]) -> BTreeMap<(&str, &str), Vec<&LapRow>> {
-    let mut m: BTreeMap<(&str, &str), Vec<&LapRow>> = BTreeMap::new();
+pub(crate) fn by_session_car(rows: &[TireLap]) -> BTreeMap<(&str, &str), Vec<&TireLap>> {
+    let mut m: BTreeMap<(&str, &str), Vec<&TireLap>> = BTreeMap::new();
     for r in rows {
         m.entry((r.session_id.as_str(), r.car_id.as_str()))
             .or_default()
@@ -459,18 +459,18 @@ struct WearExample {
 
 /// True wear increments (teacher forcing): per car, wear at the start of a lap is the previous
 /// lap's end, 0 after a tyre change; laps on which the tyres were changed are skipped.
-fn wear_examples(rows: &[LapRow], keep: &BTreeSet<&str>) -> Vec<WearExample> {
+fn wear_examples(rows: &[TireLap], keep: &BTreeSet<&str>) -> Vec<WearExample> {
     let mut out = Vec::new();
-    let index: BTreeMap<*const LapRow, usize> = rows
+    let index: BTreeMap<*const TireLap, usize> = rows
         .iter()
         .enumerate()
-        .map(|(i, r)| (r as *const LapRow, i))
+        .map(|(i, r)| (r as *const TireLap, i))
         .collect();
     for ((s, _), laps) in by_session_car(rows) {
         if !keep.contains(s) {
             continue;
         }
-        let mut prev: Option<(&LapRow, [f64; 4])> = None;
+        let mut prev: Option<(&TireLap, [f64; 4])> = None;
         let mut last_fuel = None;
         for r in laps {
             let fuel = r.fuel_kg.or(last_fuel).unwrap_or(0.0);
@@ -489,7 +489,7 @@ fn wear_examples(rows: &[LapRow], keep: &BTreeSet<&str>) -> Vec<WearExample> {
             };
             let usable = r.n_samples >= crate::tracker::MIN_SAMPLES && r.present[fidx::LAT_GS];
             if let (Some(st), true) = (start, usable) {
-                if let Some(&ri) = index.get(&(r as *const LapRow)) {
+                if let Some(&ri) = index.get(&(r as *const TireLap)) {
                     for c in 0..4 {
                         out.push(WearExample {
                             row_idx: ri,
@@ -536,7 +536,7 @@ pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
 
 /// Fits the fuel and wear effects on lap time: y = stint effect + c·fuel + T·(a·w + b·w²),
 /// with the true mean wear of clean laps, by least squares on values demeaned per car.
-fn fit_pace_physics(rows: &[LapRow], keep: &BTreeSet<&str>) -> PacePhysics {
+fn fit_pace_physics(rows: &[TireLap], keep: &BTreeSet<&str>) -> PacePhysics {
     let mut groups: Vec<Vec<(f64, f64, f64)>> = Vec::new();
     for ((s, _), laps) in by_session_car(rows) {
         if !keep.contains(s) {
@@ -613,7 +613,7 @@ fn fit_pace_physics(rows: &[LapRow], keep: &BTreeSet<&str>) -> PacePhysics {
 /// (known-track regime, see `known_track_folds`).
 /// `progress(done, total)` counts boosting rounds over all fits.
 pub fn train(
-    rows: &[LapRow],
+    rows: &[TireLap],
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<TireModel, TireError> {
@@ -727,7 +727,7 @@ struct Residuals {
 }
 
 impl Residuals {
-    fn add(&mut self, m: &TireModel, rows: &[LapRow], held: &BTreeSet<&str>) {
+    fn add(&mut self, m: &TireModel, rows: &[TireLap], held: &BTreeSet<&str>) {
         let floor = m.calibration.wear_scale_floor_pct;
         for ((s, _), laps) in by_session_car(rows) {
             if !held.contains(s) {
@@ -765,7 +765,7 @@ impl Residuals {
 
 /// Fits physics and trees on the sessions of `fit_set` (placeholder intervals).
 fn fit_core(
-    rows: &[LapRow],
+    rows: &[TireLap],
     fit_set: &BTreeSet<&str>,
     cfg: &TrainConfig,
     tick: &mut dyn FnMut(),

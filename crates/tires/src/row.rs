@@ -1,12 +1,14 @@
-//! [`LapRow`]: one lap of one car, the unit the tire model learns from and predicts on.
+//! [`TireLap`]: one lap of one car, the unit the tire model learns from and predicts on.
 
 use laps::{LapFeatures, LapSummary, LapValidity};
 use serde::{Deserialize, Serialize};
 use telemetry::Corners;
 
-/// One lap of one car in the form the model uses. Every float is finite (see [`LapRow::sanitize`]).
+/// One lap of one car in the form the tire model uses: its per-lap input for training,
+/// evaluation and prediction (not to be confused with `store::LapRow`, a stored lap). Every
+/// float is finite (see [`TireLap::sanitize`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LapRow {
+pub struct TireLap {
     /// Session id (the unit of train / evaluation splits).
     pub session_id: String,
     /// Car id.
@@ -51,10 +53,10 @@ pub(crate) mod fidx {
     pub const LAT_BIAS: usize = 17;
 }
 
-impl LapRow {
+impl TireLap {
     /// Builds a row from a lap engine summary.
-    pub fn from_summary(s: &LapSummary) -> LapRow {
-        let mut r = LapRow {
+    pub fn from_summary(s: &LapSummary) -> TireLap {
+        let mut r = TireLap {
             session_id: s.session_id.to_string(),
             car_id: s.car_id.to_string(),
             track: s.track.as_deref().map(str::to_string),

@@ -5,8 +5,8 @@ use crate::*;
 use std::sync::OnceLock;
 
 struct Fixture {
-    train_rows: Vec<LapRow>,
-    held_out: Vec<LapRow>,
+    train_rows: Vec<TireLap>,
+    held_out: Vec<TireLap>,
     model: TireModel,
 }
 
@@ -46,8 +46,8 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn car_rows<'a>(rows: &'a [LapRow], car: &str) -> Vec<&'a LapRow> {
-    let mut v: Vec<&LapRow> = rows.iter().filter(|r| r.car_id == car).collect();
+fn car_rows<'a>(rows: &'a [TireLap], car: &str) -> Vec<&'a TireLap> {
+    let mut v: Vec<&TireLap> = rows.iter().filter(|r| r.car_id == car).collect();
     v.sort_by_key(|r| r.lap);
     v
 }
@@ -299,7 +299,7 @@ fn model_json_round_trip_and_version_check() {
 #[test]
 fn training_needs_two_sessions() {
     let f = fixture();
-    let one: Vec<LapRow> = f.held_out.clone();
+    let one: Vec<TireLap> = f.held_out.clone();
     assert!(matches!(
         train(&one, &TrainConfig::default(), &mut |_, _| {}),
         Err(TireError::NotEnoughData(_))

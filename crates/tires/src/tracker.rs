@@ -17,7 +17,7 @@ use crate::model::{
     loss_input_name, wear_input_name, wear_terms, TireModel, CORNERS, N_LOSS_INPUTS, N_WEAR_INPUTS,
     N_WEAR_TERMS, WEAR_TERM_FEATURE,
 };
-use crate::row::{fidx, LapRow};
+use crate::row::{fidx, TireLap};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use telemetry::Corners;
@@ -200,7 +200,7 @@ fn fin(v: f64) -> f64 {
 
 /// Inputs of the wear trees for one corner.
 pub(crate) fn wear_inputs(
-    row: &LapRow,
+    row: &TireLap,
     fuel_kg: f64,
     wear_before: f64,
     physics: f64,
@@ -237,12 +237,12 @@ impl<'m> TireTracker<'m> {
     }
 
     /// Processes one completed lap of this car, with explanation.
-    pub fn on_lap(&mut self, row: &LapRow) -> TireState {
+    pub fn on_lap(&mut self, row: &TireLap) -> TireState {
         self.step(row, true).0
     }
 
     /// Processes one completed lap without SHAP scores or sentences (faster).
-    pub fn on_lap_fast(&mut self, row: &LapRow) -> TireState {
+    pub fn on_lap_fast(&mut self, row: &TireLap) -> TireState {
         self.step(row, false).0
     }
 
@@ -268,7 +268,7 @@ impl<'m> TireTracker<'m> {
         }
     }
 
-    pub(crate) fn step(&mut self, raw: &LapRow, explain: bool) -> (TireState, StepInfo) {
+    pub(crate) fn step(&mut self, raw: &TireLap, explain: bool) -> (TireState, StepInfo) {
         let mut row_buf;
         let row = if raw.features.iter().all(|v| v.is_finite()) {
             raw
@@ -628,7 +628,12 @@ fn cap(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn wear_sentences(scores: &[FeatureScore], c: usize, row: &LapRow, wear: &[f64; 4]) -> Vec<String> {
+fn wear_sentences(
+    scores: &[FeatureScore],
+    c: usize,
+    row: &TireLap,
+    wear: &[f64; 4],
+) -> Vec<String> {
     let corner = cap(CORNERS[c]);
     let mut out: Vec<String> = Vec::with_capacity(3);
     for s in scores {
@@ -704,7 +709,7 @@ fn wear_sentences(scores: &[FeatureScore], c: usize, row: &LapRow, wear: &[f64; 
     out
 }
 
-fn loss_sentence(s: &FeatureScore, row: &LapRow, wear_mean: f64) -> String {
+fn loss_sentence(s: &FeatureScore, row: &TireLap, wear_mean: f64) -> String {
     let secs = format!("{:+.2} s a lap", s.score);
     match s.name.as_ref() {
         "physics_loss_s" | "wear_mean_pct" | "wear_max_pct" => {
@@ -724,7 +729,7 @@ fn loss_sentence(s: &FeatureScore, row: &LapRow, wear_mean: f64) -> String {
 
 /// Runs every car of `rows` through its own tracker (rows grouped by session and car, in lap
 /// order) without explanations; returns the states in that order.
-pub fn predict_rows(model: &TireModel, rows: &[LapRow]) -> Vec<TireState> {
+pub fn predict_rows(model: &TireModel, rows: &[TireLap]) -> Vec<TireState> {
     let mut out = Vec::with_capacity(rows.len());
     for laps in crate::model::by_session_car(rows).values() {
         let mut t = TireTracker::new(model);

@@ -1,10 +1,21 @@
-//! Venue facts: what the series' official track maps say about each GR Cup venue (lap length,
-//! where sectors 1 and 2 end, where the pit lane leaves and rejoins the track, and the pit lane's
-//! transit time), transcribed from `shared/data/gr-cup/TRACKS.md`. Distances are metres along
-//! the centre line from the start/finish line.
+//! What PitWall knows about circuits, in two parts:
 //!
-//! Used as the pit-loss prior of the strategy model where a race has no stop to learn from.
-//! (Circuit geometry, the 25 centre lines, lives in `sim` for now.)
+//! - **Circuit geometry** ([`circuit`], re-exported here): the 25 TUMFTM circuits the simulator
+//!   races on, with center lines, widths, race lines, sectors and a GPS projection ([`Track`],
+//!   [`closest_track`], [`geometry`] for the lap engine's lap length and sector ends).
+//! - **Venue facts** ([`Venue`], [`venue`]): what the series' official track maps say about each
+//!   GR Cup venue (lap length, where sectors 1 and 2 end, where the pit lane leaves and rejoins
+//!   the track, and the pit lane's transit time), transcribed from
+//!   `shared/data/gr-cup/TRACKS.md`. Distances are metres along the centre line from the
+//!   start/finish line. Used as the pit-loss prior of the strategy model where a race has no
+//!   stop to learn from.
+
+pub mod circuit;
+
+pub use circuit::{
+    closest_track, geometry, unknown_track_message, CenterPoint, RaceLinePoint, SectorSource,
+    Track, TrackError,
+};
 
 /// One venue.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,5 @@
 //! Dataset generator shared by the examples and the unit tests: simulated races fed through
-//! one `laps::LapEngine` per car, turned into `tires::LapRow`s.
+//! one `laps::LapEngine` per car, turned into `tires::TireLap`s.
 #![allow(dead_code)]
 
 use laps::LapEngine;
@@ -13,7 +13,7 @@ pub fn race_rows(
     seed: u64,
     laps: u32,
     cars: usize,
-) -> Result<Vec<crate::LapRow>, String> {
+) -> Result<Vec<crate::TireLap>, String> {
     let cfg = sim::RaceConfig {
         cars,
         hz: 20.0,
@@ -28,7 +28,7 @@ pub fn race_rows(
         for s in &tick {
             let e = engines.entry(s.car_id.clone()).or_default();
             if let Some(l) = e.push(s) {
-                out.push(crate::LapRow::from_summary(&l));
+                out.push(crate::TireLap::from_summary(&l));
             }
             // After the push, so that the first sample of a lap does not flag the lap it closes.
             e.set_safety_car(s.lap.is_some_and(|l| sc.contains(&l)));
@@ -39,7 +39,7 @@ pub fn race_rows(
     ids.sort();
     for id in ids {
         if let Some(l) = engines.get_mut(&id).and_then(LapEngine::flush) {
-            out.push(crate::LapRow::from_summary(&l));
+            out.push(crate::TireLap::from_summary(&l));
         }
     }
     Ok(out)
@@ -51,7 +51,7 @@ pub fn races(
     seeds: &[u64],
     laps: u32,
     cars: usize,
-) -> Result<Vec<crate::LapRow>, String> {
+) -> Result<Vec<crate::TireLap>, String> {
     let mut rows = Vec::new();
     for t in tracks {
         for s in seeds {
