@@ -305,6 +305,10 @@ impl SessionAnalysis {
     }
 
     fn finish(&mut self, summary: LapSummary) -> LapOutput {
+        // The coach closes the car's lap where its lap engine did, and judges it the same.
+        if let Some(c) = self.coach.as_mut() {
+            self.alerts.extend(c.on_lap(&summary));
+        }
         let gaps = self.order.gaps(&summary.car_id);
         if let Some(car) = self.cars.get_mut(&summary.car_id) {
             if summary.validity.is_clean() {
