@@ -182,8 +182,7 @@ impl SessionAnalysis {
                 window: None,
             });
         if let Some(summary) = car.engine.push(s) {
-            let done = self.finish(summary);
-            out.push(Output::Lap(Box::new(done)));
+            self.close_lap(summary, out);
         }
     }
 
@@ -197,9 +196,22 @@ impl SessionAnalysis {
         }
         open.sort_by(|a, b| (&a.car_id, a.lap).cmp(&(&b.car_id, b.lap)));
         for s in open {
-            let done = self.finish(s);
-            out.push(Output::Lap(Box::new(done)));
+            self.close_lap(s, out);
         }
+    }
+
+    /// A lap the engine closed: the coach closes it too (its baseline takes the laps the
+    /// engine judges clean), then the lap's insight.
+    fn close_lap(&mut self, summary: LapSummary, out: &mut Vec<Output>) {
+        if let Some(c) = self.coach.as_mut() {
+            out.extend(
+                c.on_lap(&summary)
+                    .into_iter()
+                    .map(|a| Output::Alert(Box::new(a))),
+            );
+        }
+        let done = self.finish(summary);
+        out.push(Output::Lap(Box::new(done)));
     }
 
     fn finish(&mut self, summary: LapSummary) -> LapDone {

@@ -1,8 +1,13 @@
-//! Throughput of `CoachTracker::push` and `Coach::push` on simulator samples (baseline
-//! ready, corners evaluated), in samples per second.
+//! Throughput of `CoachTracker::push` and `Coach::push` (with `on_lap` at each lap the lap
+//! engine closes) on simulator samples (baseline ready, corners evaluated), in samples per
+//! second. The lap engines run before the timed part: only the coach is measured.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use coach::{Coach, CoachConfig, CoachTracker};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use laps::{LapEngine, LapSummary};
 use sim::{Race, RaceConfig, SafetyCarMode};
 use std::hint::black_box;
 use telemetry::Sample;
@@ -20,16 +25,30 @@ fn samples(cars: usize) -> Vec<Sample> {
     out
 }
 
+/// The lap each sample closes (one lap engine per car), index-aligned with `samples`.
+fn laps(samples: &[Sample]) -> Vec<Option<LapSummary>> {
+    let mut engines: HashMap<Arc<str>, LapEngine> = HashMap::new();
+    samples
+        .iter()
+        .map(|s| engines.entry(s.car_id.clone()).or_default().push(s))
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let one = samples(1);
+    let one_laps = laps(&one);
     let n = one.len();
     // Warm a tracker through the first 8 laps so the timed part evaluates corners.
     let split = one.iter().position(|s| s.lap == Some(8)).unwrap_or(n / 2);
     let mut warm = CoachTracker::new(&one[0].car_id, CoachConfig::default());
-    for s in &one[..split] {
+    for (s, l) in one[..split].iter().zip(&one_laps) {
         warm.push(s);
+        if let Some(l) = l {
+            warm.on_lap(l);
+        }
     }
     let timed = &one[split..];
+    let timed_laps = &one_laps[split..];
     let mut g = c.benchmark_group("coach");
     g.throughput(Throughput::Elements(timed.len() as u64));
     g.bench_function("tracker_push_ready", |b| {
@@ -37,8 +56,11 @@ fn bench(c: &mut Criterion) {
             || warm.clone(),
             |mut t| {
                 let mut k = 0usize;
-                for s in timed {
+                for (s, l) in timed.iter().zip(timed_laps) {
                     k += t.push(black_box(s)).len();
+                    if let Some(l) = l {
+                        k += t.on_lap(black_box(l)).len();
+                    }
                 }
                 k
             },
@@ -46,14 +68,18 @@ fn bench(c: &mut Criterion) {
         )
     });
     let many = samples(10);
+    let many_laps = laps(&many);
     g.throughput(Throughput::Elements(many.len() as u64));
     g.sample_size(10);
     g.bench_function("coach_push_10_cars_full_race", |b| {
         b.iter(|| {
             let mut coach = Coach::new(CoachConfig::default());
             let mut k = 0usize;
-            for s in &many {
+            for (s, l) in many.iter().zip(&many_laps) {
                 k += coach.push(black_box(s)).len();
+                if let Some(l) = l {
+                    k += coach.on_lap(black_box(l)).len();
+                }
             }
             k
         })

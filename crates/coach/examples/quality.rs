@@ -1,5 +1,6 @@
 //! Measured alert quality on the simulator: inject known habit changes for some drivers and
-//! none for others, stream every race through a `Coach`, and score the alerts.
+//! none for others, stream every race through a `Coach` (laps cut by a `laps::LapEngine` per
+//! car, as the server does), and score the alerts.
 //!
 //! `cargo run --release -p coach --example quality [-- --quick] [--z 3.0]`
 //!
@@ -186,12 +187,16 @@ fn run_race(
     // Status at the start of each lap, per car.
     let mut ready_at: HashMap<(String, u32), bool> = HashMap::new();
     let mut last_lap: HashMap<String, u32> = HashMap::new();
+    let mut engines: HashMap<std::sync::Arc<str>, laps::LapEngine> = HashMap::new();
     let mut tick = Vec::new();
     let mut samples = 0usize;
     while race.step(&mut tick) {
         for s in &tick {
             samples += 1;
             alerts.extend(coach.push(s));
+            if let Some(lap) = engines.entry(s.car_id.clone()).or_default().push(s) {
+                alerts.extend(coach.on_lap(&lap));
+            }
             if let Some(l) = s.lap {
                 let e = last_lap.entry(s.car_id.to_string()).or_insert(u32::MAX);
                 if *e != l {

@@ -3,11 +3,15 @@
 //! - [`CornerMap`]: corners (entry / apex / exit, direction) and sectors of a track, detected
 //!   from one lap's speed and lateral-g profile ([`CornerMap::detect`]) or given.
 //! - [`CoachTracker`]: one car. [`CoachTracker::push`] takes samples in time order (O(1) per
-//!   sample), evaluates each corner as soon as the car leaves its window, learns the driver's
-//!   baseline from clean laps and returns [`CoachingAlert`]s when a deviation is large and
-//!   sustained. [`CoachTracker::profile`] gives the persisted [`DriverProfile`];
-//!   [`CoachTracker::from_profile`] restores one.
-//! - [`Coach`]: all cars of a session, sharing one learned map per track.
+//!   sample) and evaluates each corner as soon as the car leaves its window, returning
+//!   [`CoachingAlert`]s when a deviation is large and sustained. The coach does not cut laps:
+//!   [`CoachTracker::on_lap`] takes each [`laps::LapSummary`] of the car's
+//!   [`laps::LapEngine`], which closes the lap, numbers it and says whether it is valid; the
+//!   driver's baseline is learnt from the laps it judges clean ([`CoachTracker::recent_laps`]
+//!   says what became of each). [`CoachTracker::profile`] gives the persisted
+//!   [`DriverProfile`]; [`CoachTracker::from_profile`] restores one.
+//! - [`Coach`]: all cars of a session, sharing one learned map per track ([`Coach::push`]
+//!   for every sample, [`Coach::on_lap`] for every lap summary).
 //! - [`compare_laps`] / [`compare_profiles`]: where, corner by corner, time is won and lost.
 //!
 //! # Metrics (per corner)
@@ -36,13 +40,15 @@
 //! alert per episode (no repeat until the metric is back in range on two passes).
 //!
 //! # Baseline
-//! Built from clean laps: complete, not pit in/out laps, not the opening lap (`min_lap`),
-//! within 7 % of the driver's pace; a corner is evaluated only when its own time is within
-//! 6 % of baseline (safety car, traffic and incidents are skipped). Status is
-//! `building_baseline` (no alerts) until 5 clean laps. Means and spreads are exact up to 40
-//! observations, then exponentially weighted. Passes with `|z| >= 2` are held out of the
-//! baseline (an isolated one is added back at the next normal pass) so it does not drift into
-//! a habit change; a deviation lasting `rebaseline_after` (8) passes becomes the new baseline.
+//! Built from clean laps: the lap engine's clean laps (complete, not pit, out-lap or safety
+//! car, with a lap time), not the opening lap (`min_lap`), within 7 % of the driver's pace;
+//! a corner is evaluated only when its own time is within 6 % of baseline (safety car,
+//! traffic and incidents are skipped). While a lap is open its corners are evaluated on what
+//! is known so far (numbered as the engine's last lap + 1; not in or after the pit lane).
+//! Status is `building_baseline` (no alerts) until 5 clean laps. Means and spreads are exact
+//! up to 40 observations, then exponentially weighted. Passes with `|z| >= 2` are held out of
+//! the baseline (an isolated one is added back at the next normal pass) so it does not drift
+//! into a habit change; a deviation lasting `rebaseline_after` (8) passes becomes the new baseline.
 //!
 //! # Quality (simulator, `examples/quality.rs`)
 //! 24 races on 8 tracks, 10 cars, safety cars and pit stops on, 144 injected changes (10 m
@@ -60,7 +66,7 @@ pub use compare::{
 };
 pub use map::{CornerDef, CornerMap, DetectOptions, Direction};
 pub use stats::Stat;
-pub use tracker::{Coach, CoachTracker};
+pub use tracker::{Coach, CoachLap, CoachTracker, LapUse};
 
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +82,19 @@ pub enum CoachError {
 }
 
 /// A per-corner metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Lap distance where the main braking run starts, m (+ = later).
@@ -280,7 +298,7 @@ impl Default for CoachConfig {
 }
 
 /// A coaching alert: a driver departing from their own baseline at one corner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CoachingAlert {
     pub session_id: String,
     pub car_id: String,

@@ -1,7 +1,9 @@
 //! Unit tests of the coach (simulator-driven ones use small, short races).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use laps::{LapEngine, LapEngineConfig, LapSummary};
 use sim::{HabitChange, Race, RaceConfig, SafetyCarMode};
 use telemetry::Sample;
 
@@ -18,18 +20,78 @@ fn race(track: &str, cars: usize, laps: u32, seed: u64) -> RaceConfig {
     .with_generated_drivers()
 }
 
+/// The laps of a session as the server cuts them: one [`LapEngine`] per car, fed beside the
+/// coach. Each sample goes to the coach, then to its car's engine; each lap the engine
+/// closes goes to the coach.
+#[derive(Default)]
+struct Engines {
+    cars: HashMap<Arc<str>, LapEngine>,
+    /// Every lap closed, in order.
+    laps: Vec<LapSummary>,
+}
+
+impl Engines {
+    fn engine(&mut self, car: &Arc<str>) -> &mut LapEngine {
+        self.cars
+            .entry(car.clone())
+            .or_insert_with(|| LapEngine::new(LapEngineConfig::default()))
+    }
+
+    fn push(&mut self, coach: &mut Coach, s: &Sample) -> Vec<CoachingAlert> {
+        let mut out = coach.push(s);
+        if let Some(lap) = self.engine(&s.car_id).push(s) {
+            out.extend(coach.on_lap(&lap));
+            self.laps.push(lap);
+        }
+        out
+    }
+}
+
+/// The same for one car's [`CoachTracker`].
+fn feed(t: &mut CoachTracker, e: &mut LapEngine, s: &Sample) -> Vec<CoachingAlert> {
+    let mut out = t.push(s);
+    if let Some(lap) = e.push(s) {
+        out.extend(t.on_lap(&lap));
+    }
+    out
+}
+
 fn run(cfg: RaceConfig, coach: &mut Coach) -> (Race, Vec<Sample>, Vec<CoachingAlert>) {
+    let (r, all, alerts, _) = run_laps(cfg, coach, |_, _| true);
+    (r, all, alerts)
+}
+
+/// Runs a race through lap engines and `coach`; `hook` sees each sample and its car's engine
+/// before the engine takes it, and drops the sample when it returns false. Returns the laps
+/// the engines closed too (the open last laps not flushed).
+fn run_laps(
+    cfg: RaceConfig,
+    coach: &mut Coach,
+    mut hook: impl FnMut(&Sample, &mut LapEngine) -> bool,
+) -> (Race, Vec<Sample>, Vec<CoachingAlert>, Vec<LapSummary>) {
+    let (r, all, alerts, engines) = run_engines(cfg, coach, &mut hook);
+    (r, all, alerts, engines.laps)
+}
+
+fn run_engines(
+    cfg: RaceConfig,
+    coach: &mut Coach,
+    hook: &mut impl FnMut(&Sample, &mut LapEngine) -> bool,
+) -> (Race, Vec<Sample>, Vec<CoachingAlert>, Engines) {
     let mut r = Race::new(cfg).expect("race");
+    let mut engines = Engines::default();
     let mut all = Vec::new();
     let mut alerts = Vec::new();
     let mut tick = Vec::new();
     while r.step(&mut tick) {
         for s in &tick {
-            alerts.extend(coach.push(s));
+            if hook(s, engines.engine(&s.car_id)) {
+                alerts.extend(engines.push(coach, s));
+            }
         }
         all.append(&mut tick);
     }
-    (r, all, alerts)
+    (r, all, alerts, engines)
 }
 
 fn assert_profile_finite(p: &DriverProfile) {
@@ -195,10 +257,11 @@ fn synthetic_lap(lap: u32, t0: f64, brake: bool, n: usize) -> Vec<Sample> {
 #[test]
 fn degenerate_inputs_never_panic_or_produce_nan() {
     let mut t = CoachTracker::new("car-1", CoachConfig::default());
+    let mut e = LapEngine::default();
     // Missing brake and throttle channels, identical laps (zero spread).
     for lap in 0..9 {
         for s in synthetic_lap(lap, lap as f64 * 60.0, false, 600) {
-            assert!(t.push(&s).is_empty());
+            assert!(feed(&mut t, &mut e, &s).is_empty());
         }
     }
     let p = t.profile();
@@ -218,19 +281,30 @@ fn degenerate_inputs_never_panic_or_produce_nan() {
         s.lap_dist_m = Some(d);
         s.speed_kmh = Some(f64::NAN);
         s.brake_front_bar = Some(f64::INFINITY);
-        assert!(t.push(&s).is_empty());
+        assert!(feed(&mut t, &mut e, &s).is_empty());
     }
     s.t_s = 10.0;
-    assert!(t.push(&s).is_empty());
+    assert!(feed(&mut t, &mut e, &s).is_empty());
     s.lap_dist_m = None;
-    assert!(t.push(&s).is_empty());
+    assert!(feed(&mut t, &mut e, &s).is_empty());
     let other = Sample::new("syn", "car-2", 1e9);
     assert!(t.push(&other).is_empty());
+    let mut e2 = LapEngine::default();
+    assert!(e2.push(&other).is_none());
+    let other_lap = e2.flush().expect("the other car's lap");
+    let seen = t.profile().laps_seen;
+    assert!(t.on_lap(&other_lap).is_empty());
+    assert_eq!(t.profile().laps_seen, seen, "another car's lap is ignored");
+    if let Some(l) = e.flush() {
+        assert!(t.on_lap(&l).is_empty());
+    }
+    assert_profile_finite(&t.profile());
     // Zero-spread laps with brakes: still no alert on an identical lap.
     let mut t = CoachTracker::new("car-1", CoachConfig::default());
+    let mut e = LapEngine::default();
     for lap in 0..12 {
         for s in synthetic_lap(lap, lap as f64 * 60.0, true, 600) {
-            assert!(t.push(&s).is_empty());
+            assert!(feed(&mut t, &mut e, &s).is_empty());
         }
     }
     let p = t.profile();
@@ -252,7 +326,7 @@ fn degenerate_inputs_never_panic_or_produce_nan() {
     bad.corners.reverse();
     let mut t = CoachTracker::with_map("car-1", Arc::new(bad), CoachConfig::default());
     assert!(t.map().is_none());
-    assert!(t.push(&tiny[0]).is_empty());
+    assert!(feed(&mut t, &mut LapEngine::default(), &tiny[0]).is_empty());
 }
 
 #[test]
@@ -454,6 +528,7 @@ fn gaussian_spread_rarely_alerts_and_a_real_shift_still_does() {
     // must stay quiet over 300 laps, then catch a 15 m later braking at corner 2.
     let mut g = Gauss(0x9E37_79B9_7F4A_7C15);
     let mut t = CoachTracker::new("car-1", CoachConfig::default());
+    let mut e = LapEngine::default();
     let mut quiet = Vec::new();
     let draw = |g: &mut Gauss| Jitter {
         brake_m: [4.0 * g.next(), 4.0 * g.next()],
@@ -464,7 +539,7 @@ fn gaussian_spread_rarely_alerts_and_a_real_shift_still_does() {
     for lap in 0..300 {
         let j = draw(&mut g);
         for s in noisy_lap(lap, &j) {
-            quiet.extend(t.push(&s));
+            quiet.extend(feed(&mut t, &mut e, &s));
         }
     }
     assert_eq!(t.status(), ProfileStatus::Ready);
@@ -478,7 +553,7 @@ fn gaussian_spread_rarely_alerts_and_a_real_shift_still_does() {
         let mut j = draw(&mut g);
         j.brake_m[1] += 15.0;
         for s in noisy_lap(lap, &j) {
-            caught.extend(t.push(&s));
+            caught.extend(feed(&mut t, &mut e, &s));
         }
     }
     assert!(
@@ -487,4 +562,143 @@ fn gaussian_spread_rarely_alerts_and_a_real_shift_still_does() {
             .any(|a| a.corner == 2 && a.metric == Metric::BrakePoint && a.delta > 8.0),
         "{caught:#?}"
     );
+}
+
+#[test]
+fn the_coach_numbers_and_judges_laps_as_the_lap_engine_does() {
+    // Car 0 stops at the end of lap 5 (pit lap, then out-lap) and its engine is told of a
+    // safety car on lap 8; car 1 loses 3 s of telemetry on lap 7 (incomplete). The open last
+    // laps are flushed (incomplete too).
+    let mut cfg = race("Spielberg", 2, 12, 7);
+    cfg.drivers[0].pit = sim::PitPlan::Lap(5);
+    cfg.drivers[1].pit = sim::PitPlan::NoStop;
+    let ids = Race::new(cfg.clone()).expect("race").car_ids();
+    let (car0, car1) = (ids[0].clone(), ids[1].clone());
+    let mut coach = Coach::new(CoachConfig::default());
+    let mut gap_from: Option<f64> = None;
+    let (_, _, _, mut engines) = run_engines(cfg, &mut coach, &mut |s, e| {
+        if s.car_id == car0 {
+            // From the second sample of lap 8 (the first one closes lap 7) to its end.
+            e.set_safety_car(s.lap == Some(8) && e.current_lap() == 8);
+        }
+        if s.car_id == car1 && s.lap == Some(7) && s.lap_dist_m.is_some_and(|d| d > 1500.0) {
+            let t0 = *gap_from.get_or_insert(s.t_s);
+            return s.t_s - t0 > 3.0;
+        }
+        true
+    });
+    let mut ids: Vec<Arc<str>> = engines.cars.keys().cloned().collect();
+    ids.sort();
+    for id in &ids {
+        if let Some(l) = engines.engine(id).flush() {
+            assert!(coach.on_lap(&l).is_empty());
+            engines.laps.push(l);
+        }
+    }
+    let lap_of = |car: &Arc<str>, lap: u32| {
+        engines
+            .laps
+            .iter()
+            .find(|l| l.car_id == *car && l.lap == lap)
+            .unwrap_or_else(|| panic!("{car} lap {lap}"))
+    };
+    // The cases this test is about did happen, as the engine sees them.
+    assert!(lap_of(&car0, 5).validity.pit, "{:?}", lap_of(&car0, 5));
+    assert!(lap_of(&car0, 6).validity.out_lap, "{:?}", lap_of(&car0, 6));
+    assert!(lap_of(&car0, 8).validity.safety_car);
+    assert!(lap_of(&car1, 7).validity.incomplete);
+    let flushed = engines
+        .laps
+        .iter()
+        .filter(|l| l.validity.incomplete)
+        .count();
+    assert!(flushed >= 3, "flushed last laps are incomplete");
+    for id in &ids {
+        let t = coach.tracker(id).expect("tracker");
+        let engine: Vec<&LapSummary> = engines.laps.iter().filter(|l| l.car_id == *id).collect();
+        let mine: Vec<&CoachLap> = t.recent_laps().collect();
+        // One coach lap per engine lap, with the engine's number and time window.
+        assert_eq!(mine.len(), engine.len(), "{id}: {mine:#?}");
+        let mut baseline = 0;
+        for (c, e) in mine.iter().zip(&engine) {
+            assert_eq!(
+                (c.lap, c.t_start_s, c.t_end_s),
+                (e.lap, e.t_start_s, e.t_end_s)
+            );
+            let expected_skip = if !e.validity.is_clean() || e.lap_time_s.is_none() {
+                Some(LapUse::NotClean)
+            } else if e.lap < 2 {
+                Some(LapUse::OpeningLap)
+            } else {
+                None
+            };
+            match expected_skip {
+                Some(u) => assert_eq!(c.used, u, "{id} lap {}: {:?}", e.lap, e.validity),
+                None => {
+                    assert!(
+                        matches!(c.used, LapUse::Baseline | LapUse::OffPace),
+                        "{id} lap {}: {c:?}",
+                        e.lap
+                    );
+                    baseline += u32::from(c.used == LapUse::Baseline);
+                }
+            }
+        }
+        let p = t.profile();
+        assert_eq!(p.laps_seen as usize, engine.len());
+        assert!(p.clean_laps >= 5 && p.clean_laps <= baseline, "{p:?}");
+        assert_eq!(p.status, ProfileStatus::Ready);
+    }
+    // The safety-car lap was at racing pace (it is only the engine's flag that keeps it out).
+    let p0 = coach.profile(&car0).expect("profile");
+    let lt8 = lap_of(&car0, 8).lap_time_s.expect("lap 8 timed");
+    assert!(
+        lt8 < 1.07 * p0.lap_time_s.mean,
+        "{lt8} vs {:?}",
+        p0.lap_time_s
+    );
+}
+
+#[test]
+fn on_lap_before_or_after_the_closing_sample_is_the_same() {
+    // The server pushes a sample to the coach, then to the engine, then hands the coach the
+    // lap the sample closed; a caller may as well run the engine first.
+    let mut cfg = race("Spielberg", 1, 9, 11);
+    cfg.drivers[0].pit = sim::PitPlan::Lap(6);
+    let mut r = Race::new(cfg).expect("race");
+    let mut samples = Vec::new();
+    while r.step(&mut samples) {}
+    let (mut after, mut before) = (
+        Coach::new(CoachConfig::default()),
+        Coach::new(CoachConfig::default()),
+    );
+    let (mut ea, mut eb) = (LapEngine::default(), LapEngine::default());
+    let (mut aa, mut ab) = (Vec::new(), Vec::new());
+    for s in &samples {
+        aa.extend(after.push(s));
+        if let Some(l) = ea.push(s) {
+            aa.extend(after.on_lap(&l));
+        }
+        if let Some(l) = eb.push(s) {
+            ab.extend(before.on_lap(&l));
+        }
+        ab.extend(before.push(s));
+    }
+    let id = &samples[0].car_id;
+    let (pa, pb) = (
+        after.profile(id).expect("profile"),
+        before.profile(id).expect("profile"),
+    );
+    assert_eq!(pa.status, ProfileStatus::Ready, "{pa:?}");
+    assert_eq!(pa, pb);
+    assert_eq!(aa, ab);
+    let laps = |c: &Coach| -> Vec<CoachLap> {
+        c.tracker(id)
+            .expect("tracker")
+            .recent_laps()
+            .copied()
+            .collect()
+    };
+    assert_eq!(laps(&after), laps(&before));
+    assert!(laps(&after).len() >= 8);
 }

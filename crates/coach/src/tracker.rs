@@ -1,8 +1,12 @@
-//! The per-car online state machine: corner windows, lap bookkeeping, baseline, alerts.
+//! The per-car online state machine: corner windows, baseline, alerts. Laps are not cut
+//! here: the lap engine ([`laps::LapEngine`]) closes, numbers and judges them, and the
+//! tracker follows its [`LapSummary`]s ([`CoachTracker::on_lap`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use laps::{LapCut, LapSummary, LapValidity};
+use serde::{Deserialize, Serialize};
 use telemetry::{PitStatus, Sample};
 
 use crate::map::{CornerMap, MapPoint};
@@ -14,8 +18,12 @@ use crate::{
 
 /// Points kept while waiting to learn a corner map (about 6 laps of a long track at 50 Hz).
 const MAX_PENDING_POINTS: usize = 60_000;
-/// Distance from the line within which a lap is considered to start / end, m.
+/// Points held behind the last processed one while waiting for the lap engine's cut.
+const MAX_HELD_POINTS: usize = 10_000;
+/// A lap used to learn the corner map must start and end within this distance of the line, m.
 const LINE_TOL_M: f64 = 150.0;
+/// Lap verdicts kept per car for [`CoachTracker::recent_laps`].
+const LAP_LOG_LEN: usize = 200;
 
 /// One sample reduced to what the coach uses.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +39,10 @@ pub(crate) struct Pt {
     pub bf: Option<f64>,
     pub br: Option<f64>,
     pub thr: Option<f64>,
+    /// In the pit lane (pitting or in the pit area).
     pub pit: bool,
+    /// The sample carried a pit status (`pit` is a reading, not a default).
+    pub pit_known: bool,
 }
 
 fn fin(x: Option<f64>) -> Option<f64> {
@@ -65,6 +76,7 @@ impl Pt {
                 s.pit_status,
                 Some(PitStatus::Pitting | PitStatus::InPitArea)
             ),
+            pit_known: s.pit_status.is_some(),
         })
     }
 }
@@ -142,16 +154,83 @@ struct MState {
     held: Vec<f64>,
 }
 
+/// What the coach takes from a [`LapSummary`]: the lap's number, time window and validity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LapClose {
+    lap: u32,
+    /// Line crossing at the start (else the lap's first sample), s.
+    t_start_s: f64,
+    /// Line crossing at the end (else the lap's last sample), s.
+    t_end_s: f64,
+    lap_time_s: Option<f64>,
+    validity: LapValidity,
+    /// Closed at the line (not by the end of the stream): the next lap starts at `t_end_s`.
+    at_line: bool,
+}
+
+impl LapClose {
+    fn from_summary(s: &LapSummary) -> LapClose {
+        LapClose {
+            lap: s.lap,
+            t_start_s: s.t_start_s,
+            t_end_s: s.t_end_s,
+            lap_time_s: s.lap_time_s.filter(|t| t.is_finite() && *t > 0.0),
+            validity: s.validity,
+            at_line: s.closed_by != LapCut::EndOfStream && s.t_end_s.is_finite(),
+        }
+    }
+}
+
+/// What the coach made of one lap the lap engine closed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CoachLap {
+    /// The lap engine's number of the lap.
+    pub lap: u32,
+    /// The lap engine's start of the lap (line crossing, else first sample), s.
+    pub t_start_s: f64,
+    /// The lap engine's end of the lap (line crossing, else last sample), s.
+    pub t_end_s: f64,
+    /// Whether the lap went into the baseline, and if not why.
+    pub used: LapUse,
+}
+
+/// Whether a closed lap went into the driver's baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LapUse {
+    /// A clean lap: its lap time, sectors and corner passes are in the baseline.
+    Baseline,
+    /// The lap engine did not judge the lap clean (pit, out-lap, safety car, incomplete) or
+    /// gave it no lap time.
+    NotClean,
+    /// Numbered below `min_lap` (the opening lap).
+    OpeningLap,
+    /// Slower than `slow_lap_factor` times the driver's pace (traffic, an incident).
+    OffPace,
+    /// The coach holds no sample of the lap (no lap distance).
+    NoSamples,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Live {
+    /// Last processed point of the open lap (`None` before its first point).
     prev: Option<Pt>,
-    lap: Option<u32>,
-    inferred_lap: u32,
-    lap_start_t: Option<f64>,
+    /// Points behind `prev` not processed: distance jitter (dropped when a later point moves
+    /// on), or points past the line the lap engine has not closed the lap for yet (processed
+    /// in the next lap when it does).
+    held: VecDeque<Pt>,
+    /// The lap engine's last close: numbers the open lap and says where it started.
+    last_close: Option<LapClose>,
+    /// Provisional number of the open lap (the engine's last lap + 1, else the source's lap
+    /// field): the lap engine confirms it when it closes the lap.
+    lap: u32,
+    /// The lap's start was seen (the engine closed the previous lap at the line just
+    /// before) and no gap since: its corner windows can be evaluated.
     lap_ok: bool,
     lap_pit: bool,
     out_lap: bool,
-    prev_lap_pit: bool,
+    /// The car's pit-lane state at the last point that said (carried across laps).
+    in_pit: bool,
     win: Option<Win>,
     next_win: usize,
     sector_t: Vec<Option<f64>>,
@@ -159,12 +238,15 @@ struct Live {
     obs: Vec<Option<Obs>>,
 }
 
-/// Map learning: buffered points and the complete laps among them.
+/// Map learning: buffered points and the laps the lap engine closed among them.
 #[derive(Debug, Clone, Default)]
 struct Pending {
     pts: Vec<Pt>,
-    /// Index in `pts` where the current lap starts.
-    lap_start: usize,
+    /// The lap engine's closes, each with the number of points pushed before it (replayed
+    /// in that order once the map is known).
+    closes: Vec<(usize, LapClose)>,
+    /// The close just before `pts[0]` when older points were dropped.
+    first_close: Option<LapClose>,
     /// Complete, pit-free laps: (start index, end index, lap time).
     laps: Vec<(usize, usize, f64)>,
     max_d: f64,
@@ -190,6 +272,7 @@ pub struct CoachTracker {
     /// (metric, sign, lap) of alerts emitted, for the car-wide de-duplication.
     emitted: Vec<(Metric, i8, u32)>,
     log: VecDeque<CoachingAlert>,
+    lap_log: VecDeque<CoachLap>,
     alerts_out: Vec<CoachingAlert>,
     last: Vec<Option<CornerPass>>,
 }
@@ -214,6 +297,7 @@ impl CoachTracker {
             best_lap_s: None,
             emitted: Vec::new(),
             log: VecDeque::new(),
+            lap_log: VecDeque::new(),
             alerts_out: Vec::new(),
             last: Vec::new(),
         }
@@ -273,6 +357,13 @@ impl CoachTracker {
         self.log.iter()
     }
 
+    /// The most recent laps the lap engine closed and what the coach made of them (oldest
+    /// first, at most 200). Laps closed while the corner map was still unknown appear once
+    /// the map is learnt (they are replayed then).
+    pub fn recent_laps(&self) -> impl Iterator<Item = &CoachLap> {
+        self.lap_log.iter()
+    }
+
     /// Sets the corner map (e.g. shared by [`crate::Coach`]) and replays the points buffered
     /// while it was unknown. Returns the alerts of the replay (normally none: the baseline is
     /// still building). Ignored when a map is already set or `map` is inconsistent.
@@ -281,10 +372,17 @@ impl CoachTracker {
             return Vec::new();
         }
         self.install_map(map);
-        let pts = std::mem::take(&mut self.pending.pts);
-        self.pending = Pending::default();
-        for p in &pts {
+        let pe = std::mem::take(&mut self.pending);
+        self.live.last_close = pe.first_close;
+        let mut closes = pe.closes.iter().peekable();
+        for (i, p) in pe.pts.iter().enumerate() {
+            while let Some((_, c)) = closes.next_if(|(at, _)| *at <= i) {
+                self.close_lap(c);
+            }
             self.process(p);
+        }
+        for (_, c) in closes {
+            self.close_lap(c);
         }
         std::mem::take(&mut self.alerts_out)
     }
@@ -306,8 +404,9 @@ impl CoachTracker {
         self.map = Some(map);
     }
 
-    /// Takes one sample of this car (samples of other cars are ignored). Returns the alerts
-    /// raised by it: at most a few, when the sample closes a corner window.
+    /// Takes one sample of this car (samples of other cars are ignored) into the open lap.
+    /// Returns the alerts raised by it: at most a few, when the sample closes a corner window.
+    /// The lap itself is closed by [`CoachTracker::on_lap`].
     pub fn push(&mut self, s: &Sample) -> Vec<CoachingAlert> {
         if *s.car_id != *self.car_id {
             return Vec::new();
@@ -329,46 +428,81 @@ impl CoachTracker {
         std::mem::take(&mut self.alerts_out)
     }
 
+    /// Closes the open lap as the lap engine cut it (`summary` of this car; other cars'
+    /// are ignored): its number, time window and validity are the engine's. A clean lap goes
+    /// into the baseline; samples already pushed past its end start the next lap. Returns
+    /// the alerts of the lap's last corner (closed at the line) and of those samples.
+    ///
+    /// Call it after pushing the sample that made the engine close the lap (or before: both
+    /// orders give the same result).
+    pub fn on_lap(&mut self, summary: &LapSummary) -> Vec<CoachingAlert> {
+        if *summary.car_id != *self.car_id {
+            return Vec::new();
+        }
+        let close = LapClose::from_summary(summary);
+        if self.map.is_none() {
+            self.learn_lap(close);
+        } else {
+            self.close_lap(&close);
+        }
+        std::mem::take(&mut self.alerts_out)
+    }
+
     // ---------------------------------------------------------------- map learning
 
     fn learn(&mut self, p: Pt) {
         let pe = &mut self.pending;
-        if let Some(prev) = pe.pts.last().copied() {
-            if p.t <= prev.t {
-                return;
-            }
-            let new_lap = match (p.lap, prev.lap) {
-                (Some(a), Some(b)) => a != b,
-                _ => p.d + 0.5 * pe.max_d.max(400.0) < prev.d,
-            };
-            if new_lap {
-                let seg = &pe.pts[pe.lap_start..];
-                let first = seg.first().copied();
-                let complete = first.is_some_and(|f| f.d < LINE_TOL_M)
-                    && prev.d > pe.max_d.max(400.0) - LINE_TOL_M
-                    && seg.windows(2).all(|w| {
-                        w[1].d - w[0].d <= self.cfg.max_gap_m
-                            && w[1].t - w[0].t <= self.cfg.max_gap_s
-                    })
-                    && !seg.iter().any(|q| q.pit);
-                if let (true, Some(f)) = (complete, first) {
-                    pe.laps.push((pe.lap_start, pe.pts.len(), prev.t - f.t));
-                }
-                pe.lap_start = pe.pts.len();
-            }
+        if pe.pts.last().is_some_and(|prev| p.t <= prev.t) {
+            return;
         }
         pe.max_d = pe.max_d.max(p.d);
         pe.pts.push(p);
         if pe.pts.len() > MAX_PENDING_POINTS {
-            // Drop the oldest half; laps referring to it go too.
-            let cut = pe.pts.len() / 2;
+            // Drop the oldest half, up to a lap start when there is one, so that the replay
+            // starts on a lap the engine numbered; laps referring to it go too.
+            let half = pe.pts.len() / 2;
+            let (cut, first) = match pe.closes.iter().find(|(at, _)| *at >= half) {
+                Some(&(at, c)) if at < pe.pts.len() => (at, Some(c)),
+                _ => (half, None),
+            };
             pe.pts.drain(..cut);
-            pe.lap_start = pe.lap_start.saturating_sub(cut);
+            pe.first_close = first;
+            pe.closes.retain(|(at, _)| *at > cut);
+            for (at, _) in pe.closes.iter_mut() {
+                *at -= cut;
+            }
             pe.laps.retain(|l| l.0 >= cut);
             for l in pe.laps.iter_mut() {
                 l.0 -= cut;
                 l.1 -= cut;
             }
+        }
+    }
+
+    /// A lap closed while the map is unknown: kept for the replay and, when complete and
+    /// pit-free, as a candidate to learn the map from (the fastest of `map_learn_laps`).
+    fn learn_lap(&mut self, c: LapClose) {
+        let cfg = &self.cfg;
+        let pe = &mut self.pending;
+        pe.closes.push((pe.pts.len(), c));
+        let Some(lt) = c.lap_time_s else {
+            return;
+        };
+        if c.validity.incomplete || c.validity.pit || !c.at_line {
+            return;
+        }
+        let a = pe.pts.partition_point(|q| q.t < c.t_start_s);
+        let b = pe.pts.partition_point(|q| q.t < c.t_end_s);
+        let seg = &pe.pts[a..b.max(a)];
+        let spans = match (seg.first(), seg.last()) {
+            (Some(f), Some(l)) => f.d < LINE_TOL_M && l.d > pe.max_d.max(400.0) - LINE_TOL_M,
+            _ => false,
+        };
+        let gap_free = seg
+            .windows(2)
+            .all(|w| w[1].d - w[0].d <= cfg.max_gap_m && w[1].t - w[0].t <= cfg.max_gap_s);
+        if spans && gap_free && !seg.iter().any(|q| q.pit) {
+            pe.laps.push((a, b, lt));
         }
         if pe.laps.len() as u32 >= self.cfg.map_learn_laps.max(1) {
             let best = pe.laps.iter().copied().min_by(|a, b| a.2.total_cmp(&b.2));
@@ -387,11 +521,12 @@ impl CoachTracker {
                 let len = pe.max_d;
                 match CornerMap::detect_points(&self.track, &pts, Some(len), &self.cfg.detect) {
                     Ok(map) => {
-                        let _ = self.set_map(Arc::new(map));
+                        let replayed = self.set_map(Arc::new(map));
+                        self.alerts_out.extend(replayed);
                     }
                     Err(_) => {
                         // Not learnable from these laps: try again with later ones.
-                        pe.laps.clear();
+                        self.pending.laps.clear();
                     }
                 }
             }
@@ -400,14 +535,19 @@ impl CoachTracker {
 
     // ---------------------------------------------------------------- live processing
 
+    /// One point of the open lap. Corner windows and sector bounds advance with the lap
+    /// distance; a point behind the last one is held (see [`Live::held`]).
     fn process(&mut self, p: &Pt) {
         let Some(map) = self.map.clone() else {
             return;
         };
-        let len = map.length_m;
+        if self.live.last_close.is_some_and(|c| p.t < c.t_end_s) {
+            // Before the end of a lap the engine already closed (a point at the line itself
+            // starts the next lap).
+            return;
+        }
         let Some(prev) = self.live.prev else {
-            let lap = p.lap.unwrap_or(0);
-            self.start_lap(lap, None, p, &map);
+            self.start_lap(p, &map);
             self.live.prev = Some(*p);
             self.advance(None, p, &map);
             return;
@@ -415,35 +555,17 @@ impl CoachTracker {
         if p.t <= prev.t {
             return;
         }
-        let lap = match p.lap {
-            Some(l) => l,
-            None => {
-                if p.d + 0.5 * len < prev.d {
-                    self.live.inferred_lap += 1;
-                }
-                self.live.inferred_lap
-            }
-        };
-        if Some(lap) != self.live.lap {
-            let crossing = self.live.lap.is_some_and(|c| lap == c + 1)
-                && prev.d > len - LINE_TOL_M
-                && p.d < LINE_TOL_M
-                && p.t - prev.t <= self.cfg.max_gap_s;
-            let t_cross = crossing.then(|| {
-                let before = (len - prev.d).max(0.0);
-                let total = before + p.d;
-                lerp(prev.t, p.t, if total > 1e-9 { before / total } else { 1.0 })
-            });
-            self.end_lap(t_cross, &prev, &map);
-            self.start_lap(lap, t_cross, p, &map);
-            self.live.prev = Some(*p);
-            self.advance(None, p, &map);
-            return;
-        }
         if p.d < prev.d - 0.5 {
-            // Distance going backwards inside a lap (jitter): skip the sample.
+            // Distance going backwards: jitter, or the line crossed before the lap engine
+            // closed the lap. Held until one or the other is known.
+            if self.live.held.len() >= MAX_HELD_POINTS {
+                self.live.held.pop_front();
+            }
+            self.live.held.push_back(*p);
             return;
         }
+        // Moving on: the held points were jitter, skipped.
+        self.live.held.clear();
         if p.d - prev.d > self.cfg.max_gap_m || p.t - prev.t > self.cfg.max_gap_s {
             self.live.lap_ok = false;
             if let Some(w) = self.live.win.as_mut() {
@@ -454,16 +576,20 @@ impl CoachTracker {
         self.live.prev = Some(*p);
     }
 
-    fn start_lap(&mut self, lap: u32, t_cross: Option<f64>, p: &Pt, map: &CornerMap) {
-        let prev_pit = self.live.lap_pit;
+    /// Opens a lap at its first point: numbered provisionally after the engine's last lap,
+    /// started at that lap's end (when it ended at the line just before `p`).
+    fn start_lap(&mut self, p: &Pt, map: &CornerMap) {
+        let max_gap_s = self.cfg.max_gap_s;
         let live = &mut self.live;
-        live.prev_lap_pit = prev_pit;
-        live.lap = Some(lap);
-        live.inferred_lap = lap;
-        live.lap_start_t = t_cross;
-        live.lap_ok = t_cross.is_some();
+        let last = live.last_close;
+        live.lap = match last {
+            Some(c) => c.lap.saturating_add(1),
+            None => p.lap.unwrap_or(0),
+        };
+        live.lap_ok = last.is_some_and(|c| c.at_line && p.t - c.t_end_s <= max_gap_s);
+        // Starting in the pit lane, or after a lap that ended in it: an out-lap.
         live.lap_pit = p.pit;
-        live.out_lap = prev_pit || p.pit;
+        live.out_lap = p.pit || live.in_pit;
         live.win = None;
         live.next_win = 0;
         live.sector_t = vec![None; map.sector_bounds_m.len()];
@@ -475,6 +601,13 @@ impl CoachTracker {
     fn advance(&mut self, prev: Option<Pt>, p: &Pt, map: &CornerMap) {
         if p.pit {
             self.live.lap_pit = true;
+        }
+        if p.pit_known {
+            // Leaving the pit lane makes this an out-lap (the lap engine's rule).
+            if self.live.in_pit && !p.pit {
+                self.live.out_lap = true;
+            }
+            self.live.in_pit = p.pit;
         }
         // Sector crossings.
         while let Some(&b) = map.sector_bounds_m.get(self.live.next_sector) {
@@ -535,34 +668,64 @@ impl CoachTracker {
         }
     }
 
-    fn end_lap(&mut self, t_cross: Option<f64>, prev: &Pt, map: &CornerMap) {
-        // Close the last window at the line.
-        if let Some(w) = self.live.win.take() {
-            let last = map
-                .corners
-                .get(w.k)
-                .is_some_and(|c| c.end_m >= map.length_m - 1.0);
-            let t_end = if last { t_cross } else { None };
-            self.finish_window(w, t_end, prev.t, map);
-        }
-        let Some(lap) = self.live.lap else {
+    /// Closes the open lap where the lap engine did: the last corner window at the line,
+    /// the baseline if the lap is clean. Then opens the next lap with the held points past
+    /// the line.
+    fn close_lap(&mut self, c: &LapClose) {
+        let Some(map) = self.map.clone() else {
             return;
+        };
+        let held = std::mem::take(&mut self.live.held);
+        let used = match self.live.prev {
+            Some(prev) => {
+                // The engine's number and flags hold for the last corner's evaluation.
+                self.live.lap = c.lap;
+                self.live.lap_pit |= c.validity.pit;
+                self.live.out_lap |= c.validity.out_lap;
+                if let Some(w) = self.live.win.take() {
+                    let last = map
+                        .corners
+                        .get(w.k)
+                        .is_some_and(|k| k.end_m >= map.length_m - 1.0);
+                    let at_line = c.at_line
+                        && c.t_end_s >= prev.t
+                        && c.t_end_s - prev.t <= self.cfg.max_gap_s;
+                    let t_end = (last && at_line).then_some(c.t_end_s);
+                    self.finish_window(w, t_end, prev.t, &map);
+                }
+                self.commit_lap(c)
+            }
+            None => LapUse::NoSamples,
         };
         self.laps_seen += 1;
-        let lap_time = match (self.live.lap_start_t, t_cross) {
-            (Some(a), Some(b)) if self.live.lap_ok && b > a => Some(b - a),
-            _ => None,
-        };
-        let pit = self.live.lap_pit;
-        let Some(lt) = lap_time else {
-            return;
-        };
-        if pit || self.live.out_lap {
-            return;
+        self.lap_log.push_back(CoachLap {
+            lap: c.lap,
+            t_start_s: c.t_start_s,
+            t_end_s: c.t_end_s,
+            used,
+        });
+        while self.lap_log.len() > LAP_LOG_LEN {
+            self.lap_log.pop_front();
         }
+        let live = &mut self.live;
+        live.last_close = Some(*c);
+        live.prev = None;
+        live.win = None;
+        for p in held.iter().filter(|p| p.t >= c.t_end_s) {
+            self.process(p);
+        }
+    }
+
+    /// Adds the closed lap to the baseline when it is clean: judged clean by the lap engine,
+    /// not the opening lap, and within `slow_lap_factor` of the driver's pace.
+    fn commit_lap(&mut self, c: &LapClose) -> LapUse {
+        let lt = match c.lap_time_s {
+            Some(t) if c.validity.is_clean() => t,
+            _ => return LapUse::NotClean,
+        };
         self.best_lap_s = Some(self.best_lap_s.map_or(lt, |b| b.min(lt)));
-        if lap < self.cfg.min_lap {
-            return;
+        if c.lap < self.cfg.min_lap {
+            return LapUse::OpeningLap;
         }
         let reference = if self.lap_time.n() >= 3 {
             self.lap_time.mean()
@@ -578,7 +741,7 @@ impl CoachTracker {
             // (safety car, traffic at the start). Start the baseline again.
             self.reset_baseline();
         } else if lt > slow * reference {
-            return;
+            return LapUse::OffPace;
         }
         // Clean lap: commit.
         let w = self.cfg.stat_window;
@@ -594,11 +757,10 @@ impl CoachTracker {
                 }
             }
         }
-        let start = self.live.lap_start_t;
         let mut bounds: Vec<Option<f64>> = Vec::with_capacity(self.sectors.len() + 1);
-        bounds.push(start);
+        bounds.push(Some(c.t_end_s - lt));
         bounds.extend(self.live.sector_t.iter().copied());
-        bounds.push(t_cross);
+        bounds.push(Some(c.t_end_s));
         for (i, s) in self.sectors.iter_mut().enumerate() {
             if let (Some(Some(a)), Some(Some(b))) = (bounds.get(i), bounds.get(i + 1)) {
                 if b > a {
@@ -607,6 +769,7 @@ impl CoachTracker {
             }
         }
         self.clean_laps += 1;
+        LapUse::Baseline
     }
 
     fn reset_baseline(&mut self) {
@@ -630,7 +793,7 @@ impl CoachTracker {
             return;
         };
         let mut obs = obs;
-        let lap = self.live.lap.unwrap_or(0);
+        let lap = self.live.lap;
         let evaluable = self.status() == ProfileStatus::Ready
             && lap >= self.cfg.min_lap
             && !self.live.out_lap
@@ -1171,7 +1334,8 @@ impl Coach {
         self.trackers.insert(profile.car_id.as_str().into(), t);
     }
 
-    /// Takes one sample of any car; returns the alerts it raised.
+    /// Takes one sample of any car into its open lap; returns the alerts it raised (corner
+    /// passes evaluated as the car leaves them). Laps are closed by [`Coach::on_lap`].
     pub fn push(&mut self, s: &Sample) -> Vec<CoachingAlert> {
         let track = s.track_or_session();
         let cfg = &self.cfg;
@@ -1192,6 +1356,26 @@ impl Coach {
         if let Some(m) = t.map() {
             if !self.maps.contains_key(track) {
                 self.maps.insert(track.to_string(), m.clone());
+            }
+        }
+        out
+    }
+
+    /// Closes a car's lap as its [`laps::LapEngine`] cut it: the lap's number, time window
+    /// (`t_start_s`..`t_end_s`) and validity are the summary's, and only a lap the engine
+    /// judged clean goes into the driver's baseline. Returns the alerts raised at the close
+    /// (the last corner, closed at the line). Feed each car's samples to [`Coach::push`] and
+    /// to its lap engine, and each summary the engine returns here. A car never pushed is
+    /// ignored.
+    pub fn on_lap(&mut self, summary: &LapSummary) -> Vec<CoachingAlert> {
+        let Some(t) = self.trackers.get_mut(&*summary.car_id) else {
+            return Vec::new();
+        };
+        let out = t.on_lap(summary);
+        // A map learnt at this lap serves the other cars of the track.
+        if let Some(m) = t.map() {
+            if !self.maps.contains_key(&t.track) {
+                self.maps.insert(t.track.clone(), m.clone());
             }
         }
         out

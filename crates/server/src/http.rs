@@ -137,6 +137,7 @@ pub struct SessionSummary {
         analysis::TireInsight,
         analysis::PitWindow,
         analysis::Call,
+        analysis::CoachingAlert,
         analysis::SessionEvent
     ))
 )]
