@@ -195,8 +195,11 @@ impl SessionAnalysis {
             }
         }
         open.sort_by(|a, b| (&a.car_id, a.lap).cmp(&(&b.car_id, b.lap)));
+        // The coach does not judge these: a lap closed by the end of the data is not a lap
+        // the car completed (live, it would never close), so the profile stays as it was.
         for s in open {
-            self.close_lap(s, out);
+            let done = self.finish(s);
+            out.push(Output::Lap(Box::new(done)));
         }
     }
 
