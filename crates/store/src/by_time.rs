@@ -3,8 +3,7 @@
 //! and memory stays one sample per car).
 
 use crate::samples::sample_of_row;
-use crate::{Result, Store, StoreError};
-use rusqlite::OptionalExtension;
+use crate::{Result, Store};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -39,17 +38,8 @@ impl Store {
     /// The samples of a session, every car, in time order (ties in car order), handed to `f`.
     /// Returns how many.
     pub fn for_each_sample_by_time(&self, session: &str, mut f: impl FnMut(Sample)) -> Result<u64> {
-        let (session_row, track): (i64, Option<String>) = self
-            .conn
-            .query_row(
-                "SELECT id, track FROM sessions WHERE key = ?1",
-                [session],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NoSession(session.to_string()))?;
+        let (session_row, track) = self.session_row_and_track(session)?;
         let session_id: Arc<str> = Arc::from(session);
-        let track: Option<Arc<str>> = track.map(Arc::from);
         let cars: Vec<(i64, Arc<str>)> = {
             let mut stmt = self
                 .conn

@@ -12,6 +12,20 @@ const INSERT_SAMPLE: &str = "INSERT OR IGNORE INTO samples VALUES
      ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)";
 
 impl Store {
+    /// A session's row id and track (`NoSession` when it is not stored).
+    pub(crate) fn session_row_and_track(&self, session: &str) -> Result<(i64, Option<Arc<str>>)> {
+        let (row, track): (i64, Option<String>) = self
+            .conn
+            .query_row(
+                "SELECT id, track FROM sessions WHERE key = ?1",
+                [session],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoSession(session.to_string()))?;
+        Ok((row, track.map(Arc::from)))
+    }
+
     /// Stores a batch in one transaction. Returns how many samples were new (a sample already
     /// stored for the same car and time is left as it was).
     pub fn write_batch(&mut self, samples: &[Sample]) -> Result<usize> {
@@ -93,17 +107,8 @@ impl Store {
         car: Option<&str>,
         mut f: impl FnMut(Sample),
     ) -> Result<u64> {
-        let (session_row, track): (i64, Option<String>) = self
-            .conn
-            .query_row(
-                "SELECT id, track FROM sessions WHERE key = ?1",
-                [session],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NoSession(session.to_string()))?;
+        let (session_row, track) = self.session_row_and_track(session)?;
         let session_id: Arc<str> = Arc::from(session);
-        let track: Option<Arc<str>> = track.map(Arc::from);
         let mut stmt = self.conn.prepare(
             "SELECT c.car_key, s.* FROM samples s JOIN cars c ON c.id = s.car_id
              WHERE c.session_id = ?1 AND (?2 IS NULL OR c.car_key = ?2)
