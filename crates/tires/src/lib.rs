@@ -18,13 +18,24 @@
 
 pub mod eval;
 pub mod gbt;
+pub mod lapeval;
 pub mod model;
+pub mod pace;
+pub mod reported_wear;
 pub mod row;
 pub mod tracker;
 
 pub use eval::{evaluate, report_html, EvalReport, GroupMetrics, Importance, Series, StintCurve};
 pub use gbt::{Gbt, GbtParams};
+pub use lapeval::{
+    evaluate_laps, laps_report_html, leave_one_out, HorizonScore, LapEvalConfig, LapEvalReport,
+    LapSeries, LapSession, LapTimeMetrics, LooFold, LooReport, ThresholdMetrics, WearMetrics,
+};
 pub use model::{train, TireModel, TrainConfig, FORMAT_VERSION};
+pub use pace::{
+    mark_out_laps, LapForecast, LapLog, PaceConfig, PacePrediction, PredictorKind, TimingPredictor,
+};
+pub use reported_wear::{ReportedWearPredictor, WearConfig, WearForecast, WearPrediction};
 pub use row::LapRow;
 pub use tracker::{
     predict_rows, FeatureScore, Interval, PitWindow, Status, TireState, TireTracker,
