@@ -177,7 +177,7 @@ pub fn read_csv(path: &Path) -> anyhow::Result<LapSession> {
         let Some(lap) = rec.get(lap_i).and_then(|v| v.trim().parse::<f64>().ok()) else {
             continue;
         };
-        if !(lap.is_finite() && lap >= 0.0 && lap < 1e6) {
+        if !(0.0..1e6).contains(&lap) {
             continue;
         }
         let car = c

@@ -77,7 +77,7 @@ pub struct EvalArgs {
     /// Predictor settings as JSON (a `LapEvalConfig`: {"pace": {...}, "wear": {...}}; --laps).
     #[arg(long)]
     pub pace_config: Option<PathBuf>,
-    /// Choose the level discount and the field-effect persistence by leave-one-session-out
+    /// Choose the level discount and the field effect (off, level, level and trend) by leave-one-session-out
     /// and print each held-out session scored with the setting chosen on the others (--laps).
     #[arg(long)]
     pub loo: bool,
@@ -302,19 +302,30 @@ fn stored_lap_sessions(
     Ok(out)
 }
 
-/// The settings grid of `--loo`: level discount × field-effect persistence.
+/// The settings grid of `--loo`: level discount × field effect (off; the field's level
+/// carried; its level and trend carried).
 fn loo_grid(base: &tires::PaceConfig) -> Vec<tires::PaceConfig> {
     let mut g = Vec::new();
-    for d in [1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6] {
-        for p in [0.0, 0.5, 1.0] {
+    for d in [1.0, 0.9, 0.8, 0.7, 0.6] {
+        for (field, trend) in [(false, 0), (true, 0), (true, 6)] {
             g.push(tires::PaceConfig {
                 discount_per_lap: d,
-                field_persistence: p,
+                field_effect: field,
+                field_persistence: 1.0,
+                field_trend_laps: trend,
                 ..base.clone()
             });
         }
     }
     g
+}
+
+/// `writeln!` into a String (cannot fail).
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
 }
 
 fn eval_laps(a: &EvalArgs, sessions: &[tires::LapSession]) -> anyhow::Result<()> {
@@ -332,15 +343,21 @@ fn eval_laps(a: &EvalArgs, sessions: &[tires::LapSession]) -> anyhow::Result<()>
         let r = tires::leave_one_out(sessions, &grid, a.horizon)
             .ok_or_else(|| anyhow::anyhow!("--loo needs at least 2 sessions"))?;
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            print_out(&serde_json::to_string_pretty(&r)?)?;
             return Ok(());
         }
-        println!("Leave one session out: timing-only settings chosen on the other sessions");
-        println!(
-            "{:<24} {:>8} {:>8} | {:>5} {:>7} {:>7} {:>7} {:>5} | {:>5} {:>7} {:>7} {:>7} {:>5}",
+        let mut out = String::new();
+        outln!(
+            out,
+            "Leave one session out: timing-only settings chosen on the other sessions"
+        );
+        outln!(
+                out,
+            "{:<24} {:>8} {:>8} {:>5} | {:>5} {:>7} {:>7} {:>7} {:>5} | {:>5} {:>7} {:>7} {:>7} {:>5}",
             "held out",
             "discount",
-            "persist",
+            "field",
+            "trend",
             "n1",
             "timing",
             "last",
@@ -352,32 +369,43 @@ fn eval_laps(a: &EvalArgs, sessions: &[tires::LapSession]) -> anyhow::Result<()>
             "line",
             "cov"
         );
-        let line = |name: &str, g: Option<&tires::PaceConfig>, m: &tires::LapTimeMetrics| {
+        let line = |out: &mut String,
+                    name: &str,
+                    g: Option<&tires::PaceConfig>,
+                    m: &tires::LapTimeMetrics| {
             let (x, y) = (&m.next_lap, &m.next_laps);
-            println!(
-                "{:<24} {:>8} {:>8} | {:>5} {:>7.3} {:>7.3} {:>7.3} {:>5.2} | {:>5} {:>7.3} {:>7.3} {:>7.3} {:>5.2}",
+            outln!(
+                out,
+                "{:<24} {:>8} {:>8} {:>5} | {:>5} {:>7.3} {:>7.3} {:>7.3} {:>5.2} | {:>5} {:>7.3} {:>7.3} {:>7.3} {:>5.2}",
                 name,
                 g.map_or("-".into(), |g| format!("{:.2}", g.discount_per_lap)),
-                g.map_or("-".into(), |g| format!("{:.1}", g.field_persistence)),
+                g.map_or("-".into(), |g| if g.field_effect { "on" } else { "off" }.to_string()),
+                g.map_or("-".into(), |g| g.field_trend_laps.to_string()),
                 x.n, x.timing_mae_s, x.last_lap_mae_s, x.stint_line_mae_s, x.timing_coverage,
                 y.n, y.timing_mae_s, y.last_lap_mae_s, y.stint_line_mae_s, y.timing_coverage
             );
         };
         for f in &r.folds {
-            line(&f.held_out, r.grid.get(f.chosen), &f.metrics);
+            line(&mut out, &f.held_out, r.grid.get(f.chosen), &f.metrics);
         }
-        line("ALL (held out)", None, &r.held_out);
-        println!(
+        line(&mut out, "ALL (held out)", None, &r.held_out);
+        outln!(
+            out,
             "\nEvery setting pooled over all sessions (next lap, next {} laps MAE s):",
             a.horizon
         );
         for (g, m) in r.grid.iter().zip(&r.pooled_mae_s) {
-            println!(
-                "  discount {:.2} persistence {:.1}: {:.4} {:.4}",
-                g.discount_per_lap, g.field_persistence, m[0], m[1]
+            outln!(
+                out,
+                "  discount {:.2} field effect {} trend laps {}: {:.4} {:.4}",
+                g.discount_per_lap,
+                if g.field_effect { "on " } else { "off" },
+                g.field_trend_laps,
+                m[0],
+                m[1]
             );
         }
-        return Ok(());
+        return print_out(&out);
     }
     let report = tires::evaluate_laps(sessions, &cfg, a.horizon);
     if let Some(p) = &a.report {
@@ -388,9 +416,19 @@ fn eval_laps(a: &EvalArgs, sessions: &[tires::LapSession]) -> anyhow::Result<()>
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        print_out(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{}", report.table());
+        print_out(&report.table())?;
     }
     Ok(())
+}
+
+/// Prints `s` (and a newline); a closed pipe (`| head`) ends the output quietly.
+fn print_out(s: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match writeln!(o, "{s}").and_then(|_| o.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }

@@ -30,6 +30,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+/// Predicted "laps until" are capped at this many laps when scored (a pit window is not
+/// planned further ahead; see [`crate::tracker::HORIZON_LAPS`]).
+pub const THRESHOLD_CAP_LAPS: f64 = 60.0;
+
 /// The laps of one session (one file, one race).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LapSession {
@@ -137,8 +141,12 @@ pub struct ThresholdMetrics {
     pub n_before: usize,
     /// Of those, how many predicted no crossing at all.
     pub n_none: usize,
-    /// MAE of the predicted crossing age, laps (predictions with a crossing).
+    /// MAE of the predicted crossing age, laps (predictions with a crossing; a prediction
+    /// beyond [`THRESHOLD_CAP_LAPS`] counts as that many).
     pub mae_laps: f64,
+    /// The same over every prediction before the crossing, "no crossing" counting as
+    /// [`THRESHOLD_CAP_LAPS`].
+    pub mae_capped_laps: f64,
     /// Mean error (predicted − real), laps.
     pub bias_laps: f64,
     /// Predictions in stints that never crossed.
@@ -351,6 +359,7 @@ struct ThrAcc {
     n_err: usize,
     n_nc: usize,
     alarms: usize,
+    abs_capped: f64,
 }
 
 impl ThrAcc {
@@ -362,6 +371,7 @@ impl ThrAcc {
             n_before: self.before,
             n_none: self.none,
             mae_laps: self.abs / self.n_err.max(1) as f64,
+            mae_capped_laps: self.abs_capped / self.before.max(1) as f64,
             bias_laps: self.bias / self.n_err.max(1) as f64,
             n_no_cross: self.n_nc,
             false_alarm_share: self.alarms as f64 / self.n_nc.max(1) as f64,
@@ -776,9 +786,11 @@ fn score_threshold(
         match st.cross_age {
             Some(ca) if age < ca => {
                 a.before += 1;
+                let capped = p.map_or(THRESHOLD_CAP_LAPS, |u| u.min(THRESHOLD_CAP_LAPS));
+                a.abs_capped += (age + capped - ca).abs();
                 match p {
                     Some(u) => {
-                        let e = age + u - ca;
+                        let e = age + u.min(THRESHOLD_CAP_LAPS) - ca;
                         a.abs += e.abs();
                         a.bias += e;
                         a.n_err += 1;
@@ -899,12 +911,17 @@ impl LapEvalReport {
         if !self.threshold.is_empty() {
             let _ = writeln!(
                 s,
-                "\nLaps until +{:.1} s against when it happened (stints with ≥ 6 green laps; errors in laps of tyre age)",
-                self.config.pace.loss_threshold_s
+                "\nLaps until +{:.1} s against when it happened (stints with ≥ 6 green laps; errors in laps of tyre age,\n\
+                 predictions made before it happened; a prediction beyond {:.0} laps counts as {:.0}; MAEcap: \"none\" counts as {:.0};\n\
+                 alarms: share of predictions in stints that never crossed that put the crossing before the stint's end)",
+                self.config.pace.loss_threshold_s,
+                THRESHOLD_CAP_LAPS,
+                THRESHOLD_CAP_LAPS,
+                THRESHOLD_CAP_LAPS
             );
             let _ = writeln!(
                 s,
-                "{:<14} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8}",
+                "{:<14} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
                 "predictor",
                 "crossed",
                 "never",
@@ -912,13 +929,14 @@ impl LapEvalReport {
                 "none",
                 "MAE",
                 "bias",
+                "MAEcap",
                 "n_never",
                 "alarms"
             );
             for t in &self.threshold {
                 let _ = writeln!(
                     s,
-                    "{:<14} {:>8} {:>8} {:>8} {:>6} {:>8.2} {:>8.2} {:>8} {:>8.2}",
+                    "{:<14} {:>8} {:>8} {:>8} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>8.2}",
                     t.predictor,
                     t.stints_crossing,
                     t.stints_not_crossing,
@@ -926,6 +944,7 @@ impl LapEvalReport {
                     t.n_none,
                     t.mae_laps,
                     t.bias_laps,
+                    t.mae_capped_laps,
                     t.n_no_cross,
                     t.false_alarm_share
                 );

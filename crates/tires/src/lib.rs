@@ -74,3 +74,6 @@ mod simdata;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pace_tests;

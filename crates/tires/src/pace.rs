@@ -12,11 +12,7 @@
 //!   cannot be fitted from timing alone (it is collinear with tyre age within a stint), and it
 //!   moves only the degradation figure, not the lap-time predictions.
 //! - **Track evolution.** A field-wide per-lap-number effect: the median over the *other*
-//!   cars of their one-lap-ahead innovations at that lap, shrunk toward 0 when few cars saw it
-//!   (`field_prior_cars`). It is taken off each lap before the car's fit, so a lap that was
-//!   slow for everyone (wind, a local yellow) does not read as this car's pace. The shared
-//!   *trend* of the field cannot be told from tyre degradation unless cars run different tyre
-//!   ages at the same time (pit stops); it stays in the degradation figure.
+//!   cars of their one-lap-ahead innovations at that lap, shrunk toward 0 when few cars saw it.
 //! - **Pace and degradation.** Degradation per lap: the slope of the stint's corrected lap
 //!   times on tyre age (least squares on the kept laps, ridge toward the field's degradation
 //!   with the empirical-Bayes strength σ²/τ², τ² the spread of the field's stint slopes). Pace
@@ -204,7 +200,7 @@ pub struct PaceConfig {
     pub fuel_burn_kg_per_lap: f64,
     /// Take the field-wide per-lap effect off each lap before the car's fit.
     pub field_effect: bool,
-    /// Pseudo-cars of zero effect the field-wide effect is shrunk with.
+    /// Pseudo-cars of no effect the field-wide effect of a lap is shrunk with.
     pub field_prior_cars: f64,
     /// Share of the field-wide effect of the last laps carried into the predictions (0 = none).
     pub field_persistence: f64,
@@ -228,7 +224,7 @@ pub struct PaceConfig {
 impl Default for PaceConfig {
     fn default() -> Self {
         PaceConfig {
-            discount_per_lap: 0.85,
+            discount_per_lap: 0.8,
             outlier_k: 3.0,
             noise_floor_s: 0.05,
             noise_prior_s: 0.5,
@@ -781,11 +777,14 @@ fn field_slope(slopes: &[StintSlope], skip: Option<usize>, cfg: &PaceConfig) -> 
 /// use tires::{LapLog, PaceConfig, TimingPredictor};
 /// let mut p = TimingPredictor::new(PaceConfig::default());
 /// for lap in 1..=8 {
-///     p.on_lap(&LapLog::new("7", lap, 100.0 + 0.1 * f64::from(lap)));
+///     let wobble = if lap % 2 == 0 { 0.1 } else { -0.1 };
+///     p.on_lap(&LapLog::new("7", lap, 100.0 + wobble));
 /// }
 /// let pred = p.predict("7", 3).unwrap();
 /// assert_eq!(pred.forecast.len(), 3);
-/// assert!((pred.forecast[0].lap_time_s - 100.9).abs() < 0.2);
+/// assert_eq!(pred.forecast[0].lap, 9);
+/// assert!((pred.forecast[0].lap_time_s - 100.0).abs() < 0.2);
+/// assert!(pred.forecast[0].lo_s < 100.0 && 100.0 < pred.forecast[0].hi_s);
 /// ```
 #[derive(Debug, Clone)]
 pub struct TimingPredictor {
@@ -1016,6 +1015,27 @@ impl TimingPredictor {
         self.cfg.field_persistence * (level + slope * f64::from(h))
     }
 
+    /// Variance the field's level adds per lap ahead (a random walk's step), s²: from the
+    /// last ten steps between consecutive laps at least 3 cars ran (robust: median of the
+    /// squared steps / 0.455, the median of χ²₁); 0 without a field.
+    fn field_step_var(&self, c: &CarPace) -> f64 {
+        if self.cfg.field_persistence <= 0.0 || !self.cfg.field_effect || self.field.is_empty() {
+            return 0.0;
+        }
+        let ok = |n: usize| self.field_n.get(n).is_some_and(|m| *m >= 3);
+        let top = (c.last_lap as usize).min(self.field.len() - 1);
+        let mut steps: Vec<f64> = (1..=top)
+            .rev()
+            .filter(|n| ok(*n) && ok(*n - 1))
+            .take(10)
+            .map(|n| (self.field[n] - self.field[n - 1]).powi(2))
+            .collect();
+        if steps.len() < 3 {
+            return 0.0;
+        }
+        median_mut(&mut steps) / 0.455
+    }
+
     /// The field's trend over the car's stint: least-squares slope of the field effect on lap
     /// number over the laps of the stint at least 3 cars ran, and its variance.
     fn field_trend(&self, c: &CarPace) -> (f64, f64) {
@@ -1151,9 +1171,11 @@ impl TimingPredictor {
         // Predictions for the coming laps, kept until they are run.
         let c = &self.cars[ci];
         let fuel_now = self.fuel_now(c);
+        let q = self.field_step_var(c);
         let fresh: Vec<Pending> = (1..=self.cfg.horizons)
             .map(|h| {
                 let (y, se) = fit.at(f64::from(c.age) + h as f64);
+                let se = (se * se + q * h as f64).sqrt();
                 let fuel = fuel_now + self.fuel_ahead(c, h as u32);
                 Pending {
                     target_lap: c.last_lap + h as u32,
@@ -1175,9 +1197,11 @@ impl TimingPredictor {
         let fit = self.fit(ci)?;
         let a_now = f64::from(c.age);
         let fuel_now = self.fuel_now(c);
+        let q = self.field_step_var(c);
         let forecast = (1..=horizon_laps)
             .map(|h| {
                 let (y, se) = fit.at(a_now + h as f64);
+                let se = (se * se + q * h as f64).sqrt();
                 let t = y + fuel_now + self.fuel_ahead(c, h as u32) + self.field_ahead(c, h as u32);
                 let pool = &self.pools[h.min(self.cfg.horizons) - 1];
                 let (zlo, zhi) = pool.bounds(self.cfg.coverage, self.cfg.conformal_prior_n);
