@@ -171,6 +171,9 @@ pub fn mark_out_laps(laps: &mut [LapLog]) {
     }
 }
 
+/// Laps of the field-wide effect re-estimated at each lap (older laps keep their values).
+const FIELD_WINDOW_LAPS: usize = 30;
+
 /// Settings of the timing-only predictor (also the lap-time part of the reported-wear one).
 ///
 /// The defaults are principled rather than tuned to a race: `outlier_k` = 3 robust standard
@@ -865,24 +868,33 @@ impl TimingPredictor {
             .filter_map(|c| c.pts.last().map(|p| p.lap))
             .max()
             .unwrap_or(0) as usize;
+        // Only the last FIELD_WINDOW_LAPS laps are re-estimated (older ones keep their
+        // values): a lap costs the same at lap 70 as at lap 10.
+        let lo = max_lap.saturating_sub(FIELD_WINDOW_LAPS);
         let mut e = vec![0.0; max_lap + 1];
-        let mut per_lap: Vec<Vec<f64>> = vec![Vec::new(); max_lap + 1];
-        let mut scratch: Vec<f64> = Vec::new();
         let mut counts = vec![0u32; max_lap + 1];
+        for n in 0..lo.min(self.field.len()) {
+            e[n] = self.field[n];
+            counts[n] = self.field_n.get(n).copied().unwrap_or(0);
+        }
+        let mut per_lap: Vec<Vec<f64>> = vec![Vec::new(); max_lap + 1 - lo];
+        let mut scratch: Vec<f64> = Vec::new();
         for _pass in 0..2 {
             per_lap.iter_mut().for_each(Vec::clear);
             for c in &self.cars {
-                if c.pts.len() < 2 {
+                let recent = c.pts.iter().filter(|p| p.lap as usize >= lo);
+                if recent.clone().count() < 2 {
                     continue;
                 }
                 scratch.clear();
-                scratch.extend(c.pts.iter().map(|p| p.y - e[p.lap as usize]));
+                scratch.extend(recent.clone().map(|p| p.y - e[p.lap as usize]));
                 let m = median_mut(&mut scratch);
-                for p in &c.pts {
-                    per_lap[p.lap as usize].push(p.y - m);
+                for p in recent {
+                    per_lap[p.lap as usize - lo].push(p.y - m);
                 }
             }
-            for (n, v) in per_lap.iter_mut().enumerate() {
+            for (i, v) in per_lap.iter_mut().enumerate() {
+                let n = lo + i;
                 let m = v.len() as f64;
                 counts[n] = v.len() as u32;
                 e[n] = if v.len() >= 3 {

@@ -159,6 +159,21 @@ struct WPt {
 struct WStint {
     compound: Option<String>,
     pts: Vec<WPt>,
+    /// The stint's part of the loss fit, as of its last lap (see [`StintSums`]).
+    sums: Option<StintSums>,
+}
+
+/// A stint's contribution to the lap-time-from-wear fit, computed when the stint gets a lap
+/// (so that a lap costs one stint's work, not the session's).
+#[derive(Debug, Clone, Copy)]
+struct StintSums {
+    /// Median fuel-corrected green lap time, s.
+    median_s: f64,
+    /// Noise (1.4826 × MAD about the stint's level), s; `None` under 3 green laps.
+    sigma: Option<f64>,
+    /// Demeaned sums of the kept green laps: Σ(w − w̄)², Σ(w − w̄)(y − ȳ).
+    sxx: f64,
+    sxy: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -334,6 +349,7 @@ impl ReportedWearPredictor {
                 self.stints.push(WStint {
                     compound: l.compound.clone(),
                     pts: Vec::new(),
+                    sums: None,
                 });
                 c.stint = Some(self.stints.len() - 1);
                 c.fuel_first = None;
@@ -364,7 +380,9 @@ impl ReportedWearPredictor {
                 green: green && y_fc.is_finite(),
             });
         }
-        self.refresh_loss();
+        if let Some(si) = self.cars[ci].stint {
+            self.refresh_loss(si);
+        }
         // Predictions for the coming laps, kept until they are run.
         if let Some(p) = self.predict_idx(ci, self.cfg.pace.horizons) {
             let c = &mut self.cars[ci];
@@ -384,58 +402,76 @@ impl ReportedWearPredictor {
         true
     }
 
-    /// Refits the lap-time-from-wear slopes on every stint of the session.
-    fn refresh_loss(&mut self) {
+    /// Updates stint `si`'s sums (at the session's current slope), then refits the
+    /// lap-time-from-wear slopes from every stint's sums.
+    fn refresh_loss(&mut self, si: usize) {
         let k = self.cfg.pace.outlier_k;
-        let mut times: Vec<f64> = Vec::new();
-        for s in &self.stints {
-            times.extend(s.pts.iter().filter(|p| p.green).map(|p| p.y_fc));
+        let floor = self.cfg.pace.noise_floor_s;
+        let b_prev = if self.loss.b0 > 0.0 {
+            self.loss.b
+        } else {
+            // Before any fit: the prior at this stint's lap times.
+            let mut t: Vec<f64> = self.stints[si]
+                .pts
+                .iter()
+                .filter(|p| p.green)
+                .map(|p| p.y_fc)
+                .collect();
+            self.cfg.prior_loss_rel_per_pct * median_mut(&mut t).abs().max(1.0)
+        };
+        if let Some(s) = self.stints.get_mut(si) {
+            let g: Vec<&WPt> = s.pts.iter().filter(|p| p.green).collect();
+            s.sums = if g.is_empty() {
+                None
+            } else {
+                let mut ys: Vec<f64> = g.iter().map(|p| p.y_fc).collect();
+                let median_s = median_mut(&mut ys);
+                let mut r: Vec<f64> = g.iter().map(|p| p.y_fc - b_prev * p.wbar).collect();
+                let med = median_mut(&mut r.clone());
+                r.iter_mut().for_each(|v| *v = (*v - med).abs());
+                let sig = (1.4826 * median_mut(&mut r)).max(floor);
+                let kept: Vec<&&WPt> = g
+                    .iter()
+                    .filter(|p| (p.y_fc - b_prev * p.wbar - med).abs() <= k * sig.max(0.1))
+                    .collect();
+                let (mut sxx, mut sxy) = (0.0, 0.0);
+                if kept.len() >= 2 {
+                    let n = kept.len() as f64;
+                    let xm = kept.iter().map(|p| p.wbar).sum::<f64>() / n;
+                    let ym = kept.iter().map(|p| p.y_fc).sum::<f64>() / n;
+                    for p in &kept {
+                        sxx += (p.wbar - xm) * (p.wbar - xm);
+                        sxy += (p.wbar - xm) * (p.y_fc - ym);
+                    }
+                }
+                Some(StintSums {
+                    median_s,
+                    sigma: (g.len() >= 3).then_some(sig),
+                    sxx,
+                    sxy,
+                })
+            };
         }
+        let mut times: Vec<f64> = self
+            .stints
+            .iter()
+            .filter_map(|s| s.sums.map(|x| x.median_s))
+            .collect();
         if times.is_empty() {
             return;
         }
         let t_ref = median_mut(&mut times).abs().max(1.0);
         let b0 = self.cfg.prior_loss_rel_per_pct * t_ref;
-        let b_prev = if self.loss.b0 > 0.0 { self.loss.b } else { b0 };
-        // Per stint: kept green laps (robust around the stint's level at the current slope),
-        // demeaned sums, the stint's noise.
-        let mut sums: HashMap<String, (f64, f64)> = HashMap::new();
+        let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
         let mut sigmas: Vec<f64> = Vec::new();
-        let mut scratch: Vec<f64> = Vec::new();
         for s in &self.stints {
-            let g: Vec<&WPt> = s.pts.iter().filter(|p| p.green).collect();
-            if g.len() < 2 {
-                continue;
-            }
-            scratch.clear();
-            scratch.extend(g.iter().map(|p| p.y_fc - b_prev * p.wbar));
-            let med = median_mut(&mut scratch.clone());
-            scratch.iter_mut().for_each(|v| *v = (*v - med).abs());
-            let mad = 1.4826 * median_mut(&mut scratch);
-            let sig = mad.max(self.cfg.pace.noise_floor_s);
-            if g.len() >= 3 {
-                sigmas.push(sig);
-            }
-            let kept: Vec<&&WPt> = g
-                .iter()
-                .filter(|p| (p.y_fc - b_prev * p.wbar - med).abs() <= k * sig.max(0.1))
-                .collect();
-            if kept.len() < 2 {
-                continue;
-            }
-            let n = kept.len() as f64;
-            let xm = kept.iter().map(|p| p.wbar).sum::<f64>() / n;
-            let ym = kept.iter().map(|p| p.y_fc).sum::<f64>() / n;
-            let (mut sxx, mut sxy) = (0.0, 0.0);
-            for p in &kept {
-                sxx += (p.wbar - xm) * (p.wbar - xm);
-                sxy += (p.wbar - xm) * (p.y_fc - ym);
-            }
+            let Some(x) = s.sums else { continue };
+            sigmas.extend(x.sigma);
             let e = sums
-                .entry(s.compound.clone().unwrap_or_default())
+                .entry(s.compound.as_deref().unwrap_or_default())
                 .or_default();
-            e.0 += sxx;
-            e.1 += sxy;
+            e.0 += x.sxx;
+            e.1 += x.sxy;
         }
         let sigma = if sigmas.is_empty() {
             self.cfg.pace.noise_prior_s
@@ -460,7 +496,7 @@ impl ReportedWearPredictor {
                 let w = kc / (sxx + kc);
                 let bc = (sxy + kc * b) / (sxx + kc);
                 let vc = s2 / (sxx + kc) + w * w * var_b;
-                (c, (bc, vc))
+                (c.to_string(), (bc, vc))
             })
             .collect();
         if b.is_finite() && var_b.is_finite() {
