@@ -90,6 +90,9 @@ pub struct LapTimeMetrics {
     /// Mean |residual| of a line through each whole stint's green laps, fitted afterwards
     /// (stints of ≥ 5 green laps): the lap-to-lap noise, s.
     pub hindsight_line_mae_s: f64,
+    /// Lap-to-lap noise without incidents: 1.4826 × the median |difference| between
+    /// consecutive green laps of a stint, over √2, s.
+    pub lap_to_lap_sigma_s: f64,
     /// Next lap.
     pub next_lap: HorizonScore,
     /// Every lap 1..=horizon ahead.
@@ -259,6 +262,7 @@ struct TimeAcc {
     green: usize,
     hind_abs: f64,
     hind_n: usize,
+    hind_res: Vec<f64>,
     h1: HAcc,
     hall: HAcc,
     hk: HAcc,
@@ -271,6 +275,7 @@ impl TimeAcc {
         self.green += o.green;
         self.hind_abs += o.hind_abs;
         self.hind_n += o.hind_n;
+        self.hind_res.extend(&o.hind_res);
         self.h1.merge(&o.h1);
         self.hall.merge(&o.hall);
         self.hk.merge(&o.hk);
@@ -282,6 +287,8 @@ impl TimeAcc {
             n_laps: self.laps,
             n_green_laps: self.green,
             hindsight_line_mae_s: self.hind_abs / self.hind_n.max(1) as f64,
+            lap_to_lap_sigma_s: 1.4826 * median_mut(&mut self.hind_res.clone())
+                / std::f64::consts::SQRT_2,
             next_lap: self.h1.score(),
             next_laps: self.hall.score(),
             at_horizon: self.hk.score(),
@@ -553,6 +560,12 @@ fn evaluate_session(
                         acc.hind_n += 1;
                     }
                 }
+                for w in g.windows(2) {
+                    if w[1].log.lap == w[0].log.lap + 1 {
+                        acc.hind_res
+                            .push((w[1].log.lap_time_s - w[0].log.lap_time_s).abs());
+                    }
+                }
             }
             let fc: Vec<(f64, f64)> = g
                 .iter()
@@ -822,12 +835,13 @@ impl LapEvalReport {
             s,
             "Lap time on green laps, MAE s (timing = timing-only predictor, wear = reported-wear predictor;\n\
              last = repeat the last lap, line = stint line; cov = share inside the 80 % interval;\n\
-             noise = mean |residual| of a line fitted afterwards through each whole stint)"
+             noise = mean |residual| of a line fitted afterwards through each whole stint;\n\
+             sigma = lap-to-lap noise, 1.4826 × median |difference of consecutive green laps| / √2)"
         );
         let _ = writeln!(
             s,
-            "{:<24} {:>4} {:>6} {:>6} | {:>5} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5} | {:>5} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5}",
-            "session", "cars", "green", "noise",
+            "{:<24} {:>4} {:>6} {:>6} {:>6} | {:>5} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5} | {:>5} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5}",
+            "session", "cars", "green", "noise", "sigma",
             "n1", "timing", "wear", "last", "line", "cov", "wcov",
             format!("n1-{k}"), "timing", "wear", "last", "line", "cov", "wcov"
         );
@@ -835,11 +849,12 @@ impl LapEvalReport {
             let (a, b) = (&m.next_lap, &m.next_laps);
             let _ = writeln!(
                 s,
-                "{:<24} {:>4} {:>6} {:>6.3} | {:>5} {:>7.3} {:>7} {:>7.3} {:>7.3} {:>5.2} {:>5} | {:>5} {:>7.3} {:>7} {:>7.3} {:>7.3} {:>5.2} {:>5}",
+                "{:<24} {:>4} {:>6} {:>6.3} {:>6.3} | {:>5} {:>7.3} {:>7} {:>7.3} {:>7.3} {:>5.2} {:>5} | {:>5} {:>7.3} {:>7} {:>7.3} {:>7.3} {:>5.2} {:>5}",
                 m.key,
                 m.n_cars,
                 m.n_green_laps,
                 m.hindsight_line_mae_s,
+                m.lap_to_lap_sigma_s,
                 a.n,
                 a.timing_mae_s,
                 opt(a.wear_mae_s),
@@ -1137,6 +1152,7 @@ fn acc_of(m: &LapTimeMetrics) -> TimeAcc {
         green: m.n_green_laps,
         hind_abs: m.hindsight_line_mae_s,
         hind_n: 1,
+        hind_res: vec![m.lap_to_lap_sigma_s * std::f64::consts::SQRT_2 / 1.4826],
         h1: h(&m.next_lap),
         hall: h(&m.next_laps),
         hk: h(&m.at_horizon),

@@ -14,6 +14,17 @@
 //! - **Explanations**: exact path-dependent TreeSHAP on the trees plus the exact Shapley values
 //!   of the additive physics terms; the top three become radio sentences.
 //! - [`evaluate`] refuses sessions the model was trained on.
+//!
+//! Two more predictors work from per-lap records ([`LapLog`]) alone, for sources the model
+//! above cannot serve; each prediction names its predictor ([`PredictorKind`]):
+//! - [`TimingPredictor`] (`timing only`, [`pace`]): lap times only (official timing): pace,
+//!   degradation per lap with its uncertainty, the next laps with 80 % intervals, laps until
+//!   +0.5 s.
+//! - [`ReportedWearPredictor`] (`reported wear`, [`reported_wear`]): sources that report tyre
+//!   wear (the F1 game): wear rate per corner per stint, wear and lap time ahead, lap time from
+//!   wear learned from the session's laps (the physics as prior), laps until +0.5 s, pit lap.
+//! - [`evaluate_laps`] scores both, causally, beside "repeat the last lap" and "a line through
+//!   the stint so far" ([`lapeval`]).
 #![allow(clippy::needless_range_loop)]
 
 pub mod eval;
