@@ -224,7 +224,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     if !timing_only.is_empty() {
         if !a.json {
             eprintln!(
-                "{} has official timing but no telemetry: scoring the timing-only predictor",
+                "official timing and no telemetry ({}): scoring the timing-only predictor",
                 timing_only.join(", ")
             );
         }

@@ -3,8 +3,9 @@
 //!
 //! Protocol, per session: laps are fed lap number by lap number (every car's lap `n`, then
 //! `n + 1`); after lap `n` each car's laps `n + 1 ..= n + horizon` are predicted from laps
-//! `≤ n` only. A prediction is scored when its lap exists, is green ([`LapLog::is_green`])
-//! and is in the same stint, and when every competitor predicted it:
+//! `≤ n` only. A prediction is scored when its lap exists, is green ([`LapLog::is_green`], and
+//! not a lap the whole field ran more than `slow_lap_share` slower than its best: an
+//! unflagged safety car) and is in the same stint, and when every competitor predicted it:
 //! - **repeat the last lap**: the stint's last green lap time;
 //! - **stint line**: a least-squares line of lap time on tyre age through the stint's green
 //!   laps so far (the last lap while there is one);
@@ -392,6 +393,32 @@ struct Tagged {
     log: LapLog,
     stint: u32,
     age: u32,
+    /// Green by its flags and not a lap the whole field ran slow (see [`slow_laps`]).
+    green: bool,
+}
+
+/// Laps (by number) that at least 3 cars ran, at the median, more than `share` slower than
+/// each one's best green lap: an unflagged safety car or yellow, not scored (hindsight over
+/// the session; the predictors detect it causally, [`PaceConfig::slow_lap_share`]).
+fn slow_laps(laps: &[LapLog], share: f64) -> std::collections::HashSet<u32> {
+    let mut best: HashMap<&str, f64> = HashMap::new();
+    for l in laps.iter().filter(|l| l.is_green()) {
+        let b = best.entry(l.car_id.as_str()).or_insert(f64::INFINITY);
+        *b = b.min(l.lap_time_s);
+    }
+    let mut per_lap: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for l in laps.iter().filter(|l| l.is_green()) {
+        if let Some(b) = best
+            .get(l.car_id.as_str())
+            .filter(|b| b.is_finite() && **b > 0.0)
+        {
+            per_lap.entry(l.lap).or_default().push(l.lap_time_s / b);
+        }
+    }
+    per_lap
+        .into_iter()
+        .filter_map(|(n, mut r)| (r.len() >= 3 && median_mut(&mut r) > 1.0 + share).then_some(n))
+        .collect()
 }
 
 /// Least-squares line of `y` on `x`, evaluated at `at`; the mean when the x do not vary.
@@ -503,6 +530,7 @@ fn evaluate_session(
     for l in &s.laps {
         by_car.entry(l.car_id.as_str()).or_default().push(l);
     }
+    let slow = slow_laps(&s.laps, pace_cfg.slow_lap_share);
     let mut cars: Vec<(String, Vec<Tagged>)> = Vec::new();
     for (id, mut v) in by_car {
         v.sort_by_key(|l| l.lap);
@@ -525,6 +553,7 @@ fn evaluate_session(
                     log: l.clone(),
                     stint,
                     age,
+                    green: l.is_green() && !slow.contains(&l.lap),
                 }
             })
             .collect();
@@ -544,7 +573,7 @@ fn evaluate_session(
     let mut crossings: HashMap<(usize, u32), ThrStint> = HashMap::new();
     for (ci, (_, laps)) in cars.iter().enumerate() {
         let mut stints: BTreeMap<u32, Vec<&Tagged>> = BTreeMap::new();
-        for t in laps.iter().filter(|t| t.log.is_green()) {
+        for t in laps.iter().filter(|t| t.green) {
             stints.entry(t.stint).or_default().push(t);
         }
         acc.green += stints.values().map(Vec::len).sum::<usize>();
@@ -634,7 +663,7 @@ fn evaluate_session(
             // Baselines from the stint's green laps so far.
             let g: Vec<(f64, f64)> = laps[..=li]
                 .iter()
-                .filter(|t| t.stint == now.stint && t.log.is_green())
+                .filter(|t| t.stint == now.stint && t.green)
                 .map(|t| (f64::from(t.age), t.log.lap_time_s))
                 .collect();
             score_threshold(
@@ -658,7 +687,7 @@ fn evaluate_session(
                     continue;
                 };
                 let tgt = &laps[ti];
-                if tgt.stint != now.stint || !tgt.log.is_green() {
+                if tgt.stint != now.stint || !tgt.green {
                     continue;
                 }
                 let Some(ft) = pt.forecast.get(h - 1) else {
@@ -775,14 +804,14 @@ fn score_threshold(
     let Some(st) = crossings.get(&(ci, now.stint)) else {
         return;
     };
-    if g.len() < 3 || !now.log.is_green() {
+    if g.len() < 3 || !now.green {
         return;
     }
     let age = f64::from(now.age);
     // Stint line on fuel-corrected laps: its slope and loss since the reference lap.
     let fc: Vec<(f64, f64)> = laps[..=li]
         .iter()
-        .filter(|t| t.stint == now.stint && t.log.is_green())
+        .filter(|t| t.stint == now.stint && t.green)
         .map(|t| (f64::from(t.age), t.log.lap_time_s - fuel_term(&t.log)))
         .collect();
     let a_ref = fc.get(1).map_or(age, |p| p.0);

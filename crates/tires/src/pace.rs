@@ -4,7 +4,8 @@
 //! GR Cup. Per car and stint, from the laps seen so far (never a later one):
 //!
 //! - **Laps used.** Green laps only ([`LapLog::is_green`]): no yellow (FCY/SC) lap, no pit-in
-//!   lap, no out-lap, a finite lap time. Traffic and mistakes are dropped as outliers: a first
+//!   lap, no out-lap, a finite lap time; nor a lap the field ran more than `slow_lap_share`
+//!   slower than its best (an unflagged safety car). Traffic and mistakes are dropped as outliers: a first
 //!   robust pass (the stint's median lap on the field's slope), then ridge lines on the laps
 //!   kept; a lap whose residual exceeds `outlier_k` × the noise (1.4826 × MAD of the
 //!   residuals, blended with the field's noise while the stint is short) is left out, to a
@@ -216,6 +217,10 @@ pub struct PaceConfig {
     pub fuel_burn_kg_per_lap: f64,
     /// Take the field-wide per-lap effect off each lap before the car's fit.
     pub field_effect: bool,
+    /// A lap the field (at least 3 cars) ran, at the median, more than this share slower than
+    /// each car's best is neutralised (an unflagged safety car or yellow): left out of every
+    /// fit, like a yellow lap.
+    pub slow_lap_share: f64,
     /// Pseudo-cars of no effect the field-wide effect of a lap is shrunk with.
     pub field_prior_cars: f64,
     /// Share of the field-wide effect of the last laps carried into the predictions (0 = none).
@@ -249,6 +254,7 @@ impl Default for PaceConfig {
             fuel_s_per_kg: 0.0234,
             fuel_burn_kg_per_lap: 1.0,
             field_effect: true,
+            slow_lap_share: 0.07,
             field_prior_cars: 2.0,
             field_persistence: 1.0,
             field_trend_laps: 6,
@@ -294,6 +300,7 @@ impl PaceConfig {
             fuel_s_per_kg: pick(self.fuel_s_per_kg, -1e3, 1e3, d.fuel_s_per_kg),
             fuel_burn_kg_per_lap: pick(self.fuel_burn_kg_per_lap, 0.0, 1e3, d.fuel_burn_kg_per_lap),
             field_effect: self.field_effect,
+            slow_lap_share: pick(self.slow_lap_share, 0.0, 1e6, d.slow_lap_share),
             field_prior_cars: pick(self.field_prior_cars, 0.0, 1e6, d.field_prior_cars),
             field_persistence: pick(self.field_persistence, 0.0, 1.0, d.field_persistence),
             field_trend_laps: self.field_trend_laps.min(1000),
@@ -811,6 +818,8 @@ pub struct TimingPredictor {
     /// the cars behind each.
     field: Vec<f64>,
     field_n: Vec<u32>,
+    /// Laps neutralised for the whole field (see [`PaceConfig::slow_lap_share`]).
+    slow: Vec<bool>,
     slopes: Vec<StintSlope>,
     pools: Vec<Conformal>,
 }
@@ -828,6 +837,7 @@ impl TimingPredictor {
             index: HashMap::new(),
             field: Vec::new(),
             field_n: Vec::new(),
+            slow: Vec::new(),
             slopes: Vec::new(),
             pools,
         }
@@ -858,6 +868,11 @@ impl TimingPredictor {
         }
     }
 
+    /// Whether the whole field ran `lap` slow (neutralised).
+    fn is_slow(&self, lap: u32) -> bool {
+        self.slow.get(lap as usize).copied().unwrap_or(false)
+    }
+
     /// Field-wide effect at `lap`, s.
     fn field_effect(&self, lap: u32, _car: usize) -> f64 {
         if !self.cfg.field_effect {
@@ -872,9 +887,6 @@ impl TimingPredictor {
     /// It holds what the field shares: the start and restart phases, track evolution, wind,
     /// and the field's common fuel and tyre trend.
     fn refresh_field(&mut self) {
-        if !self.cfg.field_effect {
-            return;
-        }
         let max_lap = self
             .cars
             .iter()
@@ -884,6 +896,25 @@ impl TimingPredictor {
         // Only the last FIELD_WINDOW_LAPS laps are re-estimated (older ones keep their
         // values): a lap costs the same at lap 70 as at lap 10.
         let lo = max_lap.saturating_sub(FIELD_WINDOW_LAPS);
+        // Laps the whole field ran slow (an unflagged safety car): each car's lap over its
+        // best, the median over the cars.
+        self.slow.resize(max_lap + 1, false);
+        let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); max_lap + 1 - lo];
+        for c in &self.cars {
+            let best = c.pts.iter().map(|p| p.y).fold(f64::INFINITY, f64::min);
+            if !(best.is_finite() && best > 0.0) {
+                continue;
+            }
+            for p in c.pts.iter().filter(|p| p.lap as usize >= lo) {
+                ratios[p.lap as usize - lo].push(p.y / best);
+            }
+        }
+        for (i, r) in ratios.iter_mut().enumerate() {
+            self.slow[lo + i] = r.len() >= 3 && median_mut(r) > 1.0 + self.cfg.slow_lap_share;
+        }
+        if !self.cfg.field_effect {
+            return;
+        }
         let mut e = vec![0.0; max_lap + 1];
         let mut counts = vec![0u32; max_lap + 1];
         for n in 0..lo.min(self.field.len()) {
@@ -895,7 +926,10 @@ impl TimingPredictor {
         for _pass in 0..2 {
             per_lap.iter_mut().for_each(Vec::clear);
             for c in &self.cars {
-                let recent = c.pts.iter().filter(|p| p.lap as usize >= lo);
+                let recent = c
+                    .pts
+                    .iter()
+                    .filter(|p| p.lap as usize >= lo && !self.slow[p.lap as usize]);
                 if recent.clone().count() < 2 {
                     continue;
                 }
@@ -950,6 +984,7 @@ impl TimingPredictor {
         let pts: Vec<(f64, f64)> = c
             .pts
             .iter()
+            .filter(|p| !self.is_slow(p.lap))
             .map(|p| (p.age, p.y - self.field_effect(p.lap, ci)))
             .collect();
         let prior = field_slope(&self.slopes, c.slope_slot, &self.cfg);
@@ -997,7 +1032,7 @@ impl TimingPredictor {
         if self.cfg.field_persistence <= 0.0 || !self.cfg.field_effect || self.field.is_empty() {
             return 0.0;
         }
-        let ok = |n: usize| self.field_n.get(n).is_some_and(|m| *m >= 3);
+        let ok = |n: usize| self.field_n.get(n).is_some_and(|m| *m >= 3) && !self.is_slow(n as u32);
         let top = (c.last_lap as usize).min(self.field.len() - 1);
         let mut last: Vec<f64> = (0..=top)
             .rev()
@@ -1047,7 +1082,7 @@ impl TimingPredictor {
         if self.cfg.field_persistence <= 0.0 || !self.cfg.field_effect || self.field.is_empty() {
             return 0.0;
         }
-        let ok = |n: usize| self.field_n.get(n).is_some_and(|m| *m >= 3);
+        let ok = |n: usize| self.field_n.get(n).is_some_and(|m| *m >= 3) && !self.is_slow(n as u32);
         let top = (c.last_lap as usize).min(self.field.len() - 1);
         let mut steps: Vec<f64> = (1..=top)
             .rev()
@@ -1071,6 +1106,7 @@ impl TimingPredictor {
             .pts
             .iter()
             .filter(|p| self.field_n.get(p.lap as usize).is_some_and(|m| *m >= 3))
+            .filter(|p| !self.is_slow(p.lap))
             .map(|p| (f64::from(p.lap), self.field_effect(p.lap, 0)))
             .collect();
         let n = pts.len() as f64;
@@ -1241,7 +1277,9 @@ impl TimingPredictor {
             .collect();
         let (trend, var_trend) = self.field_trend(c);
         let deg = fit.beta + trend;
-        let a_ref = c.pts.get(1).or(c.pts.first()).map_or(a_now, |p| p.age);
+        let mut used = c.pts.iter().filter(|p| !self.is_slow(p.lap));
+        let first = used.next();
+        let a_ref = used.next().or(first).map_or(a_now, |p| p.age);
         let loss = deg * (a_now - a_ref);
         let thr = self.cfg.loss_threshold_s;
         let laps_until = (deg > 1e-6).then(|| ((thr - loss) / deg).max(0.0));

@@ -147,6 +147,7 @@ pub struct WearPrediction {
 
 #[derive(Debug, Clone, Copy)]
 struct WPt {
+    lap: u32,
     age: f64,
     wear: [f64; 4],
     wbar: f64,
@@ -157,6 +158,7 @@ struct WPt {
 
 #[derive(Debug, Clone)]
 struct WStint {
+    car: usize,
     compound: Option<String>,
     pts: Vec<WPt>,
     /// The stint's part of the loss fit, as of its last lap (see [`StintSums`]).
@@ -235,6 +237,8 @@ pub struct ReportedWearPredictor {
     wear_pools: Vec<Conformal>,
     time_pools: Vec<Conformal>,
     loss: LossMap,
+    /// Laps neutralised for the whole field ([`PaceConfig::slow_lap_share`]).
+    slow: Vec<bool>,
 }
 
 fn mean4(w: &[f64; 4]) -> f64 {
@@ -255,6 +259,7 @@ impl ReportedWearPredictor {
             index: HashMap::new(),
             stints: Vec::new(),
             loss: LossMap::default(),
+            slow: Vec::new(),
         }
     }
 
@@ -347,6 +352,7 @@ impl ReportedWearPredictor {
             c.pend_time = pt;
             if new || first {
                 self.stints.push(WStint {
+                    car: ci,
                     compound: l.compound.clone(),
                     pts: Vec::new(),
                     sums: None,
@@ -373,12 +379,16 @@ impl ReportedWearPredictor {
                 s.compound = l.compound.clone();
             }
             s.pts.push(WPt {
+                lap: l.lap,
                 age: f64::from(age),
                 wear,
                 wbar,
                 y_fc,
                 green: green && y_fc.is_finite(),
             });
+        }
+        if green {
+            self.refresh_slow();
         }
         if let Some(si) = self.cars[ci].stint {
             self.refresh_loss(si);
@@ -402,6 +412,50 @@ impl ReportedWearPredictor {
         true
     }
 
+    fn is_slow(&self, lap: u32) -> bool {
+        self.slow.get(lap as usize).copied().unwrap_or(false)
+    }
+
+    /// A green lap of a lap the field did not run slow: fit for the lap-time fits.
+    fn usable(&self, p: &WPt) -> bool {
+        p.green && !self.is_slow(p.lap)
+    }
+
+    /// Marks the laps (of the last 30) the field ran slow, as [`crate::TimingPredictor`] does:
+    /// at least 3 cars, median lap over each car's best above 1 + `slow_lap_share`.
+    fn refresh_slow(&mut self) {
+        let max_lap = self
+            .stints
+            .iter()
+            .filter_map(|s| s.pts.last().map(|p| p.lap))
+            .max()
+            .unwrap_or(0) as usize;
+        let lo = max_lap.saturating_sub(30);
+        let mut best = vec![f64::INFINITY; self.cars.len()];
+        for s in &self.stints {
+            for p in s.pts.iter().filter(|p| p.green) {
+                if let Some(b) = best.get_mut(s.car) {
+                    *b = b.min(p.y_fc);
+                }
+            }
+        }
+        let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); max_lap + 1 - lo];
+        for s in &self.stints {
+            let b = best.get(s.car).copied().unwrap_or(f64::INFINITY);
+            if !(b.is_finite() && b > 0.0) {
+                continue;
+            }
+            for p in s.pts.iter().filter(|p| p.green && p.lap as usize >= lo) {
+                ratios[p.lap as usize - lo].push(p.y_fc / b);
+            }
+        }
+        self.slow.resize(max_lap + 1, false);
+        let share = self.cfg.pace.slow_lap_share;
+        for (i, r) in ratios.iter_mut().enumerate() {
+            self.slow[lo + i] = r.len() >= 3 && median_mut(r) > 1.0 + share;
+        }
+    }
+
     /// Updates stint `si`'s sums (at the session's current slope), then refits the
     /// lap-time-from-wear slopes from every stint's sums.
     fn refresh_loss(&mut self, si: usize) {
@@ -414,13 +468,18 @@ impl ReportedWearPredictor {
             let mut t: Vec<f64> = self.stints[si]
                 .pts
                 .iter()
-                .filter(|p| p.green)
+                .filter(|p| self.usable(p))
                 .map(|p| p.y_fc)
                 .collect();
             self.cfg.prior_loss_rel_per_pct * median_mut(&mut t).abs().max(1.0)
         };
+        let slow = std::mem::take(&mut self.slow);
         if let Some(s) = self.stints.get_mut(si) {
-            let g: Vec<&WPt> = s.pts.iter().filter(|p| p.green).collect();
+            let g: Vec<&WPt> = s
+                .pts
+                .iter()
+                .filter(|p| p.green && !slow.get(p.lap as usize).copied().unwrap_or(false))
+                .collect();
             s.sums = if g.is_empty() {
                 None
             } else {
@@ -452,6 +511,7 @@ impl ReportedWearPredictor {
                 })
             };
         }
+        self.slow = slow;
         let mut times: Vec<f64> = self
             .stints
             .iter()
@@ -611,7 +671,7 @@ impl ReportedWearPredictor {
             .and_then(|k| self.loss.by_compound.get(k).copied())
             .or_else(|| self.loss.by_compound.get("").copied())
             .unwrap_or((self.loss.b, self.loss.var_b));
-        let greens: Vec<&WPt> = s.pts.iter().filter(|p| p.green).collect();
+        let greens: Vec<&WPt> = s.pts.iter().filter(|p| self.usable(p)).collect();
         let a_now = last.age;
         // Level: the timing fit with the wear term taken off and the slope held near 0.
         let pts: Vec<(f64, f64)> = greens
