@@ -9,6 +9,7 @@ mod cli;
 mod export;
 mod import;
 mod import_report;
+mod lap_logs;
 mod model_cmd;
 mod parquet_out;
 mod race_cmd;

@@ -151,7 +151,7 @@ struct Acc {
     l_in: usize,
 }
 
-fn mean(v: &[f64]) -> f64 {
+pub(crate) fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         0.0
     } else {
@@ -159,7 +159,7 @@ fn mean(v: &[f64]) -> f64 {
     }
 }
 
-fn r2(y: &[f64], p: &[f64]) -> f64 {
+pub(crate) fn r2(y: &[f64], p: &[f64]) -> f64 {
     let m = mean(y);
     let tot: f64 = y.iter().map(|v| (v - m).powi(2)).sum();
     let res: f64 = y.iter().zip(p).map(|(a, b)| (a - b).powi(2)).sum();
@@ -470,7 +470,7 @@ impl EvalReport {
     }
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -548,7 +548,7 @@ impl Frame {
     }
 }
 
-fn scatter(title: &str, pts: &[[f64; 2]]) -> String {
+pub(crate) fn scatter(title: &str, pts: &[[f64; 2]], unit: &str) -> String {
     let lo = pts
         .iter()
         .flat_map(|p| p.iter().copied())
@@ -559,7 +559,12 @@ fn scatter(title: &str, pts: &[[f64; 2]]) -> String {
         .fold(f64::NEG_INFINITY, f64::max);
     let f = Frame::new([lo, hi].into_iter(), [lo, hi].into_iter());
     let mut s = String::new();
-    f.axes(&mut s, title, "true wear %", "predicted wear %");
+    f.axes(
+        &mut s,
+        title,
+        &format!("true {unit}"),
+        &format!("predicted {unit}"),
+    );
     let _ = write!(
         s,
         r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#c00" stroke-dasharray="4"/>"##,
@@ -580,7 +585,7 @@ fn scatter(title: &str, pts: &[[f64; 2]]) -> String {
     s
 }
 
-fn curves(c: &StintCurve) -> String {
+pub(crate) fn curves(c: &StintCurve, y_label: &str) -> String {
     let xs = c.laps.iter().map(|v| f64::from(*v));
     let ys = c
         .actual_s
@@ -591,7 +596,7 @@ fn curves(c: &StintCurve) -> String {
         .copied();
     let f = Frame::new(xs, ys);
     let mut s = String::new();
-    f.axes(&mut s, &c.label, "lap", "loss vs stint best, s");
+    f.axes(&mut s, &c.label, "lap", y_label);
     let path = |v: &[f64]| {
         c.laps
             .iter()
@@ -619,7 +624,7 @@ fn curves(c: &StintCurve) -> String {
     s
 }
 
-fn histogram(title: &str, v: &[f64]) -> String {
+pub(crate) fn histogram(title: &str, v: &[f64], x_label: &str) -> String {
     let nb = 30usize;
     let f0 = Frame::new(v.iter().copied(), [0.0].into_iter());
     let mut counts = vec![0usize; nb];
@@ -637,7 +642,7 @@ fn histogram(title: &str, v: &[f64]) -> String {
         y1: cmax,
     };
     let mut s = String::new();
-    f.axes(&mut s, title, "true − predicted loss, s", "laps");
+    f.axes(&mut s, title, x_label, "laps");
     let bw = (f.x1 - f.x0) / nb as f64;
     for (i, c) in counts.iter().enumerate() {
         let x = f.x0 + i as f64 * bw;
@@ -654,7 +659,7 @@ fn histogram(title: &str, v: &[f64]) -> String {
     s
 }
 
-fn bars(title: &str, items: &[(String, f64)], target: Option<(f64, f64)>) -> String {
+pub(crate) fn bars(title: &str, items: &[(String, f64)], target: Option<(f64, f64)>) -> String {
     let n = items.len().max(1);
     let h = 40.0 + 18.0 * n as f64;
     let vmax = items
@@ -725,8 +730,13 @@ pub fn report_html(r: &EvalReport) -> String {
     s.push_str(&scatter(
         "Predicted vs true wear",
         &r.series.wear_true_pred_pct,
+        "wear %",
     ));
-    s.push_str(&histogram("Loss residuals", &r.series.loss_residuals_s));
+    s.push_str(&histogram(
+        "Loss residuals",
+        &r.series.loss_residuals_s,
+        "true − predicted loss, s",
+    ));
     let mut cov: Vec<(String, f64)> = vec![
         ("all: loss".into(), r.interval80_coverage),
         ("all: wear".into(), r.wear_interval80_coverage),
@@ -757,7 +767,7 @@ pub fn report_html(r: &EvalReport) -> String {
     ));
     s.push_str("</div><h2>Loss per stint</h2><div class=\"plots\">");
     for c in &r.series.loss_curves {
-        s.push_str(&curves(c));
+        s.push_str(&curves(c, "loss vs stint best, s"));
     }
     s.push_str("</div><h2>Per session</h2><table><tr><th>session</th><th>laps</th><th>wear R²</th><th>wear MAE %</th><th>loss MAE s</th><th>last lap s</th><th>stint line s</th><th>coverage</th></tr>");
     for g in &r.per_session {

@@ -14,17 +14,39 @@
 //! - **Explanations**: exact path-dependent TreeSHAP on the trees plus the exact Shapley values
 //!   of the additive physics terms; the top three become radio sentences.
 //! - [`evaluate`] refuses sessions the model was trained on.
+//!
+//! Two more predictors work from per-lap records ([`LapLog`]) alone, for sources the model
+//! above cannot serve; each prediction names its predictor ([`PredictorKind`]):
+//! - [`TimingPredictor`] (`timing only`, [`pace`]): lap times only (official timing): pace,
+//!   degradation per lap with its uncertainty, the next laps with 80 % intervals, laps until
+//!   +0.5 s.
+//! - [`ReportedWearPredictor`] (`reported wear`, [`reported_wear`]): sources that report tyre
+//!   wear (the F1 game): wear rate per corner per stint, wear and lap time ahead, lap time from
+//!   wear learned from the session's laps (the physics as prior), laps until +0.5 s, pit lap.
+//! - [`evaluate_laps`] scores both, causally, beside "repeat the last lap" and "a line through
+//!   the stint so far" ([`lapeval`]).
 #![allow(clippy::needless_range_loop)]
 
 pub mod eval;
 pub mod gbt;
+pub mod lapeval;
 pub mod model;
+pub mod pace;
+pub mod reported_wear;
 pub mod row;
 pub mod tracker;
 
 pub use eval::{evaluate, report_html, EvalReport, GroupMetrics, Importance, Series, StintCurve};
 pub use gbt::{Gbt, GbtParams};
+pub use lapeval::{
+    evaluate_laps, laps_report_html, leave_one_out, HorizonScore, LapEvalConfig, LapEvalReport,
+    LapSeries, LapSession, LapTimeMetrics, LooFold, LooReport, ThresholdMetrics, WearMetrics,
+};
 pub use model::{train, TireModel, TrainConfig, FORMAT_VERSION};
+pub use pace::{
+    mark_out_laps, LapForecast, LapLog, PaceConfig, PacePrediction, PredictorKind, TimingPredictor,
+};
+pub use reported_wear::{ReportedWearPredictor, WearConfig, WearForecast, WearPrediction};
 pub use row::TireLap;
 pub use tracker::{
     predict_rows, FeatureScore, Interval, PitWindow, Status, TireState, TireTracker,
@@ -63,3 +85,6 @@ mod simdata;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod pace_tests;
