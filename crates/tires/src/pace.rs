@@ -485,17 +485,29 @@ impl Conformal {
     pub(crate) fn bounds(&self, coverage: f64, prior_n: f64) -> (f64, f64) {
         let a = (1.0 - coverage) / 2.0;
         let zg = norm_quantile(1.0 - a);
+        self.bounds_toward(coverage, prior_n, (-zg, zg))
+    }
+
+    /// [`Self::bounds`] blended toward `prior` (e.g. a shorter horizon's pool, which fills
+    /// first) instead of the normal quantiles.
+    pub(crate) fn bounds_toward(
+        &self,
+        coverage: f64,
+        prior_n: f64,
+        prior: (f64, f64),
+    ) -> (f64, f64) {
+        let a = (1.0 - coverage) / 2.0;
         let n = self.sorted.len();
         if n == 0 {
-            return (-zg, zg);
+            return prior;
         }
         let nf = n as f64;
         let lo_i = (((nf + 1.0) * a).floor() as usize).clamp(1, n) - 1;
         let hi_i = (((nf + 1.0) * (1.0 - a)).ceil() as usize).clamp(1, n) - 1;
         let (elo, ehi) = (self.sorted[lo_i], self.sorted[hi_i]);
         let w = nf / (nf + prior_n.max(0.0));
-        let lo = w * elo + (1.0 - w) * -zg;
-        let hi = w * ehi + (1.0 - w) * zg;
+        let lo = w * elo + (1.0 - w) * prior.0;
+        let hi = w * ehi + (1.0 - w) * prior.1;
         (lo.min(hi), hi.max(lo))
     }
 }
@@ -580,7 +592,15 @@ struct Pending {
     pred_s: f64,
     /// Standard error of the prediction, s.
     se_s: f64,
+    /// The standardised bounds of the interval given with it.
+    z_lo: f64,
+    z_hi: f64,
 }
+
+/// Step of the adaptive conformal correction ([`TimingPredictor`]'s `aci`): the coverage asked
+/// of each horizon's pool moves by this times (miss − (1 − coverage)) at every resolved
+/// prediction (Gibbs and Candès, "Adaptive conformal inference under distribution shift", 2021).
+pub(crate) const ACI_STEP: f64 = 0.005;
 
 #[derive(Debug, Clone)]
 struct CarPace {
@@ -822,12 +842,17 @@ pub struct TimingPredictor {
     slow: Vec<bool>,
     slopes: Vec<StintSlope>,
     pools: Vec<Conformal>,
+    /// Per horizon, the correction added to the coverage asked of its pool: the residuals of
+    /// a race are not exchangeable (stints lengthen, traffic comes), so the level that gives
+    /// the coverage wanted is tracked online from the intervals' own hits and misses.
+    aci: Vec<f64>,
 }
 
 impl TimingPredictor {
     /// An empty predictor (one per session).
     pub fn new(cfg: PaceConfig) -> TimingPredictor {
         let cfg = cfg.sanitized();
+        let aci = vec![0.0; cfg.horizons];
         let pools = (0..cfg.horizons)
             .map(|_| Conformal::new(cfg.conformal_cap))
             .collect();
@@ -839,6 +864,7 @@ impl TimingPredictor {
             field_n: Vec::new(),
             slow: Vec::new(),
             slopes: Vec::new(),
+            aci,
             pools,
         }
     }
@@ -1167,6 +1193,10 @@ impl TimingPredictor {
             if let Some(pool) = self.pools.get_mut(p.horizon - 1) {
                 pool.insert(z);
             }
+            if let Some(a) = self.aci.get_mut(p.horizon - 1) {
+                let miss = if z < p.z_lo || z > p.z_hi { 1.0 } else { 0.0 };
+                *a = (*a + ACI_STEP * (miss - (1.0 - self.cfg.coverage))).clamp(-0.3, 0.19);
+            }
         }
         // Predictions for later laps wait on (dropped at a tyre change).
         pend.retain(|p| p.target_lap > l.lap && !new);
@@ -1238,16 +1268,38 @@ impl TimingPredictor {
                 let (y, se) = fit.at(f64::from(c.age) + h as f64);
                 let se = (se * se + q * h as f64).sqrt();
                 let fuel = fuel_now + self.fuel_ahead(c, h as u32);
+                let (z_lo, z_hi) = self.z_bounds(h);
                 Pending {
                     target_lap: c.last_lap + h as u32,
                     horizon: h,
                     pred_s: y + fuel + self.field_ahead(c, h as u32),
                     se_s: se,
+                    z_lo,
+                    z_hi,
                 }
             })
             .collect();
         self.cars[ci].pending.extend(fresh);
         true
+    }
+
+    /// The standardised bounds at horizon `h` for the coverage wanted: each horizon's pool at
+    /// its adaptive level; while small, it leans on the one before it (standardised residuals
+    /// share a shape across horizons, and the shorter horizons' pools fill first), the first
+    /// on the normal quantiles.
+    fn z_bounds(&self, h: usize) -> (f64, f64) {
+        let adj = self.aci.get(h.saturating_sub(1)).copied().unwrap_or(0.0);
+        let cov = (self.cfg.coverage + adj).clamp(0.5, 0.99);
+        let n0 = self.cfg.conformal_prior_n;
+        let last = h.min(self.cfg.horizons).min(self.pools.len());
+        let mut z = (
+            -norm_quantile(0.5 + cov / 2.0),
+            norm_quantile(0.5 + cov / 2.0),
+        );
+        for pool in self.pools.iter().take(last) {
+            z = pool.bounds_toward(cov, n0, z);
+        }
+        z
     }
 
     /// The car's prediction for the next `horizon_laps` laps from everything seen so far;
@@ -1264,8 +1316,7 @@ impl TimingPredictor {
                 let (y, se) = fit.at(a_now + h as f64);
                 let se = (se * se + q * h as f64).sqrt();
                 let t = y + fuel_now + self.fuel_ahead(c, h as u32) + self.field_ahead(c, h as u32);
-                let pool = &self.pools[h.min(self.cfg.horizons) - 1];
-                let (zlo, zhi) = pool.bounds(self.cfg.coverage, self.cfg.conformal_prior_n);
+                let (zlo, zhi) = self.z_bounds(h);
                 LapForecast {
                     lap: c.last_lap.saturating_add(h as u32),
                     horizon: h as u32,

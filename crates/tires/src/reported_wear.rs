@@ -192,6 +192,56 @@ struct PendTime {
     horizon: usize,
     pred_s: f64,
     se_s: f64,
+    /// The wear model's own forecast and "repeat the last green lap", for the weights.
+    model_s: f64,
+    last_s: Option<f64>,
+}
+
+/// How much the lap-time forecast trusts the wear model against "repeat the last green lap":
+/// discounted squared one-lap-ahead errors of each over the session's green laps (every car),
+/// weighted by inverse error (a forecast combination). Where lap time follows wear the model
+/// keeps its weight; where it does not (a source whose lap time ignores its wear) the session's
+/// own laps move the weight to the last lap.
+#[derive(Debug, Clone, Copy, Default)]
+struct Combo {
+    sq_model: f64,
+    sq_last: f64,
+    /// Discounted count of the errors.
+    n: f64,
+}
+
+/// Discount per resolved one-lap-ahead error of [`Combo`].
+const COMBO_DISCOUNT: f64 = 0.97;
+/// The model's weight before the session has errors of its own...
+const COMBO_PRIOR_WEIGHT: f64 = 0.8;
+/// ...held as if it came from this many laps.
+const COMBO_PRIOR_LAPS: f64 = 3.0;
+
+impl Combo {
+    fn weight_model(&self) -> f64 {
+        let total = self.sq_model + self.sq_last;
+        let data = if total > 0.0 {
+            self.sq_last / total
+        } else {
+            COMBO_PRIOR_WEIGHT
+        };
+        let k = self.n / (self.n + COMBO_PRIOR_LAPS);
+        let w = COMBO_PRIOR_WEIGHT + (data - COMBO_PRIOR_WEIGHT) * k;
+        if w.is_finite() {
+            w.clamp(0.0, 1.0)
+        } else {
+            COMBO_PRIOR_WEIGHT
+        }
+    }
+
+    fn update(&mut self, err_model_s: f64, err_last_s: f64) {
+        if !(err_model_s.is_finite() && err_last_s.is_finite()) {
+            return;
+        }
+        self.sq_model = COMBO_DISCOUNT * self.sq_model + err_model_s * err_model_s;
+        self.sq_last = COMBO_DISCOUNT * self.sq_last + err_last_s * err_last_s;
+        self.n = COMBO_DISCOUNT * self.n + 1.0;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +258,8 @@ struct WCar {
     fuel_last: Option<(u32, f64)>,
     pend_wear: Vec<PendWear>,
     pend_time: Vec<PendTime>,
+    /// The stint's last green lap time, s.
+    last_green_s: Option<f64>,
 }
 
 /// The session's lap-time-from-wear slopes.
@@ -237,6 +289,7 @@ pub struct ReportedWearPredictor {
     wear_pools: Vec<Conformal>,
     time_pools: Vec<Conformal>,
     loss: LossMap,
+    combo: Combo,
     /// Laps neutralised for the whole field ([`PaceConfig::slow_lap_share`]).
     slow: Vec<bool>,
 }
@@ -249,6 +302,7 @@ impl ReportedWearPredictor {
     /// An empty predictor (one per session).
     pub fn new(cfg: WearConfig) -> ReportedWearPredictor {
         let cfg = cfg.sanitized();
+        let combo = Combo::default();
         let h = cfg.pace.horizons;
         let cap = cfg.pace.conformal_cap;
         ReportedWearPredictor {
@@ -259,6 +313,7 @@ impl ReportedWearPredictor {
             index: HashMap::new(),
             stints: Vec::new(),
             loss: LossMap::default(),
+            combo,
             slow: Vec::new(),
         }
     }
@@ -297,6 +352,7 @@ impl ReportedWearPredictor {
                     fuel_last: None,
                     pend_wear: Vec::new(),
                     pend_time: Vec::new(),
+                    last_green_s: None,
                 });
                 self.index.insert(l.car_id.clone(), self.cars.len() - 1);
                 self.cars.len() - 1
@@ -340,6 +396,10 @@ impl ReportedWearPredictor {
                     if let Some(pool) = self.time_pools.get_mut(p.horizon - 1) {
                         pool.insert((l.lap_time_s - p.pred_s) / p.se_s.max(1e-9));
                     }
+                    if let (1, Some(last_s)) = (p.horizon, p.last_s) {
+                        self.combo
+                            .update(l.lap_time_s - p.model_s, l.lap_time_s - last_s);
+                    }
                 }
             }
         }
@@ -351,6 +411,7 @@ impl ReportedWearPredictor {
             c.pend_wear = pw;
             c.pend_time = pt;
             if new || first {
+                c.last_green_s = None;
                 self.stints.push(WStint {
                     car: ci,
                     compound: l.compound.clone(),
@@ -359,6 +420,9 @@ impl ReportedWearPredictor {
                 });
                 c.stint = Some(self.stints.len() - 1);
                 c.fuel_first = None;
+            }
+            if green && l.has_time() {
+                c.last_green_s = Some(l.lap_time_s);
             }
             c.started = true;
             c.stint_no = stint_no;
@@ -402,11 +466,14 @@ impl ReportedWearPredictor {
                 pred: f.wear_pct,
                 se: f.se,
             }));
+            let last_s = c.last_green_s;
             c.pend_time.extend(p.lap_forecast.iter().map(|f| PendTime {
                 target_lap: f.0.lap,
                 horizon: f.0.horizon as usize,
                 pred_s: f.0.lap_time_s,
                 se_s: f.1,
+                model_s: f.2,
+                last_s,
             }));
         }
         true
@@ -696,6 +763,7 @@ impl ReportedWearPredictor {
             _ => pc.fuel_burn_kg_per_lap,
         };
         let mut lap_forecast = Vec::new();
+        let w_model = self.combo.weight_model();
         if let Some(fit) = fit {
             let wbar_w = {
                 let (mut ws, mut wx) = (0.0, 0.0);
@@ -718,7 +786,11 @@ impl ReportedWearPredictor {
                     Some((_, f)) => pc.fuel_s_per_kg * (f - burn * hf).max(0.0),
                     None => fuel_now - pc.fuel_s_per_kg * pc.fuel_burn_kg_per_lap * hf,
                 };
-                let t = lvl + b * wb + fuel;
+                let t_model = lvl + b * wb + fuel;
+                let t = match c.last_green_s {
+                    Some(last_s) => w_model * t_model + (1.0 - w_model) * last_s,
+                    None => t_model,
+                };
                 let se = (se_l * se_l + (wb - wbar_w).powi(2) * var_b).sqrt();
                 let pool = &self.time_pools[h.min(pc.horizons) - 1];
                 let (zlo, zhi) = pool.bounds(pc.coverage, pc.conformal_prior_n);
@@ -731,6 +803,7 @@ impl ReportedWearPredictor {
                         hi_s: t + zhi * se,
                     },
                     se,
+                    t_model,
                 ));
             }
         }
@@ -829,5 +902,6 @@ struct WearForecastSe {
 struct Full {
     pred: WearPrediction,
     wear_forecast: Vec<WearForecastSe>,
-    lap_forecast: Vec<(LapForecast, f64)>,
+    /// (forecast, its standard error, the wear model's own lap time).
+    lap_forecast: Vec<(LapForecast, f64, f64)>,
 }
