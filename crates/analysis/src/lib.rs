@@ -16,6 +16,7 @@ pub mod messages;
 pub mod offline;
 pub mod records;
 pub mod session;
+pub mod timing;
 pub mod window;
 
 pub use messages::{
@@ -25,12 +26,14 @@ pub use messages::{
 };
 pub use offline::{analyse, Analysed, OfflineAnalysis, ANALYSIS_VERSION};
 pub use records::{
-    cut_laps, lap_record_of, mark_safety_car_laps, positions_from_race_time, prepare_records,
-    records_of_insights, records_of_timing, venue_pit_prior, LapSource, TimedLap, YELLOW_FACTOR,
+    cut_laps, flag_is_green, lap_record_of, mark_safety_car_laps, positions_from_race_time,
+    prepare_records, records_of_insights, records_of_timing, venue_pit_prior, LapSource, TimedLap,
+    YELLOW_FACTOR,
 };
 pub use session::{AnalysisOptions, LapDone, Output, SessionAnalysis};
+pub use timing::{analyse_timing, lap_logs_of_timing};
 pub use tracks::geometry as track_geometry;
-pub use window::{revise, StrategyJob, WindowSettings};
+pub use window::{revise, CarPace, StrategyJob, WindowSettings};
 
 /// The domain crates behind the analysis, for the edges that need their types.
 pub use {coach, laps, strategy, tires};

@@ -80,6 +80,17 @@ pub struct ModelInfo {
 /// [`Insight`] in the seed's shape.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct TireInsight {
+    /// Which predictor served this lap: `physics+trees` (the tyre model on the lap's
+    /// telemetry), `reported wear` (the source's own wear per tyre, its rate fitted per stint),
+    /// `timing only` (lap times alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictor: Option<String>,
+    /// The next lap's time as the lap-time predictors see it (`reported wear`, `timing only`),
+    /// s, and its 80 % interval: what the loss per lap is scored on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_next_lap_time_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_lap_time_interval80_s: Option<[f64; 2]>,
     /// Predicted wear per corner, %.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tire_wear: Option<Wear>,
@@ -129,6 +140,7 @@ impl TireInsight {
         let w = t.wear_pct;
         let iv = t.wear_interval80_pct;
         TireInsight {
+            predictor: Some(tires::PredictorKind::PhysicsTrees.as_str().to_string()),
             tire_wear: Some(w.into()),
             tire_wear_interval80: Some(WearInterval {
                 fl: [iv.fl.lo, iv.fl.hi],
@@ -156,12 +168,69 @@ impl TireInsight {
                 version: model_version,
                 known_track: t.known_track,
             }),
+            predicted_next_lap_time_s: None,
+            next_lap_time_interval80_s: None,
         }
     }
 
-    /// Whether a model made this view.
+    /// Takes what the reported-wear predictor says (the source reports wear per tyre): the
+    /// reported wear, the loss and the laps until +0.5 s from the session's own wear-to-lap-time
+    /// fit, its pit lap and three sentences saying so. The tyre model's physics was its prior;
+    /// the model's own intervals, window and feature scores (about its estimate, not the
+    /// reported wear) are dropped.
+    pub fn use_reported_wear(&mut self, p: &tires::WearPrediction) {
+        let [fl, fr, rl, rr] = p.wear_pct;
+        self.predictor = Some(tires::PredictorKind::ReportedWear.as_str().to_string());
+        self.tire_wear = Some(Wear { fl, fr, rl, rr });
+        self.tire_wear_interval80 = None;
+        self.tire_pit_window = None;
+        self.laps_until_0_5s_interval80 = None;
+        self.feature_scores.clear();
+        let b = p.loss_per_wear_s_per_pct;
+        self.predicted_loss_per_lap_seconds = Some(p.loss_s).filter(|x| x.is_finite());
+        self.loss_interval80_s = (b.abs() > 1e-12)
+            .then(|| {
+                let half = 1.2816 * p.loss_per_wear_sd_s_per_pct * (p.loss_s / b).abs();
+                [p.loss_s - half, p.loss_s + half]
+            })
+            .filter(|i| i.iter().all(|x| x.is_finite()));
+        self.laps_until_0_5s_loss = p
+            .laps_until_threshold
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(|x| x.ceil().max(1.0) as u32);
+        self.recommended_pit_lap = p.pit_lap;
+        if let Some(f) = p.lap_forecast.first() {
+            self.predicted_next_lap_time_s = Some(f.lap_time_s).filter(|x| x.is_finite());
+            self.next_lap_time_interval80_s =
+                Some([f.lo_s, f.hi_s]).filter(|i| i.iter().all(|x| x.is_finite()));
+        }
+        let worst = (0..4)
+            .max_by(|a, c| p.wear_pct[*a].total_cmp(&p.wear_pct[*c]))
+            .unwrap_or(0);
+        let names = ["front left", "front right", "rear left", "rear right"];
+        self.explanation = vec![
+            format!(
+                "Tyres report {fl:.0}/{fr:.0}/{rl:.0}/{rr:.0} % worn (FL/FR/RL/RR), the {} worst, wearing {:.1} % a lap.",
+                names[worst], p.wear_rate_pct_per_lap[worst]
+            ),
+            format!(
+                "Each % of wear costs {:.3} s a lap in this session: {:.2} s lost to the tyres now.",
+                b, p.loss_s
+            ),
+            match (self.laps_until_0_5s_loss, p.pit_lap) {
+                (Some(n), Some(l)) => format!(
+                    "Loss reaches {:.1} s in {n} laps: box at the end of lap {l}.",
+                    p.threshold_s
+                ),
+                (Some(n), None) => format!("Loss reaches {:.1} s in {n} laps.", p.threshold_s),
+                _ => "Wear is not costing lap time yet: stay out.".to_string(),
+            },
+        ];
+    }
+
+    /// Whether a predictor made this view (wear per corner, or a timing-only loss).
     pub fn is_present(&self) -> bool {
-        self.tire_wear.is_some()
+        self.tire_wear.is_some() || self.predicted_loss_per_lap_seconds.is_some()
     }
 }
 

@@ -114,6 +114,7 @@ impl OfflineAnalysis {
                         total_laps: total,
                         records: records[..(*n).min(records.len())].to_vec(),
                         insight: i.clone(),
+                        pace: Vec::new(),
                     })
                     .collect();
                 run_jobs(&jobs, &cfg, progress)
@@ -132,7 +133,7 @@ impl OfflineAnalysis {
 }
 
 /// Runs the jobs on every core, results in the jobs' order.
-fn run_jobs(
+pub(crate) fn run_jobs(
     jobs: &[StrategyJob],
     cfg: &WindowSettings,
     progress: &(dyn Fn(usize, usize) + Sync),

@@ -48,6 +48,15 @@ pub fn lap_record_of(i: &Insight) -> Option<LapRecord> {
     })
 }
 
+/// Whether a timing flag is green (`GF`, `FF`, the chequered flag or none): any other flag
+/// neutralises the lap.
+pub fn flag_is_green(s: &str) -> bool {
+    matches!(
+        s.trim().to_ascii_uppercase().as_str(),
+        "" | "GF" | "FF" | "GREEN" | "G" | "CHEQUERED" | "CHECKERED" | "FINISH"
+    )
+}
+
 /// One lap of an official timing file, as far as the strategy model needs it.
 #[derive(Debug, Clone)]
 pub struct TimedLap {
@@ -55,9 +64,11 @@ pub struct TimedLap {
     pub lap: u32,
     pub lap_time_s: f64,
     pub pit_in: bool,
-    /// The timing's flag was a full-course yellow.
+    /// The timing's flag at the line was not green (a full-course yellow, a safety car).
     pub yellow: bool,
     pub elapsed_s: Option<f64>,
+    /// Sector times, s, where the timing has them.
+    pub sector_times_s: [Option<f64>; 3],
 }
 
 /// Lap records of official timing (no inference: the timing carries flags and pit marks).

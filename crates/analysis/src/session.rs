@@ -90,6 +90,9 @@ pub struct SessionAnalysis {
     cars: HashMap<Arc<str>, CarAnalysis>,
     coach: Option<coach::Coach>,
     tire_model: Option<&'static tires::TireModel>,
+    /// Sources that report tyre wear (the F1 game, the simulator): the reported-wear predictor
+    /// serves their laps, the tyre model's physics as its prior.
+    reported_wear: Option<tires::ReportedWearPredictor>,
     field: FieldPace,
     total_laps: Option<u32>,
     /// Every completed lap as the strategy model sees it.
@@ -115,6 +118,7 @@ impl SessionAnalysis {
                 .coach
                 .then(|| coach::Coach::new(coach::CoachConfig::default())),
             tire_model: opts.tire_model,
+            reported_wear: None,
             field: FieldPace::default(),
             total_laps: None,
             records: Vec::new(),
@@ -240,9 +244,24 @@ impl SessionAnalysis {
             }
             None => (None, None, None),
         };
-        let tire = tire
+        let mut tire = tire
             .map(|t| TireInsight::from_state(&t, model.map(|m| m.model_version.clone())))
             .unwrap_or_default();
+        if let Some(m) = model.filter(|_| summary.tyre_wear_pct_end.is_some()) {
+            let mut row = tires::TireLap::from_summary(&summary);
+            row.validity.safety_car |= neutralised;
+            if let Some(log) = tires::LapLog::from_row(&row) {
+                let w = self.reported_wear.get_or_insert_with(|| {
+                    tires::ReportedWearPredictor::new(tires::WearConfig::with_physics(
+                        &m.pace_physics,
+                    ))
+                });
+                w.on_lap(&log);
+                if let Some(p) = w.predict(&summary.car_id, 1) {
+                    tire.use_reported_wear(&p);
+                }
+            }
+        }
         let mut insight = insight_of(&summary, gaps, best, tire);
         if let (Some(total), Some(p)) = (self.total_laps, insight.tire.recommended_pit_lap) {
             // The tyre model does not know the race length: a pit lap after the flag means
@@ -273,6 +292,7 @@ impl SessionAnalysis {
             total_laps,
             records: self.records.clone(),
             insight: insight.clone(),
+            pace: Vec::new(),
         });
         LapDone {
             insight,

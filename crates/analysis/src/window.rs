@@ -33,6 +33,60 @@ pub struct StrategyJob {
     pub records: Vec<LapRecord>,
     /// The insight the window revises.
     pub insight: Insight,
+    /// Each car's pace and degradation from a lap-time predictor (timing-only sessions);
+    /// empty: the strategy model fits them from `records` itself.
+    pub pace: Vec<CarPace>,
+}
+
+/// One car's pace and degradation as a lap-time predictor sees them after its last lap
+/// ([`tires::TimingPredictor`]): what the strategy model simulates the car's coming laps with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarPace {
+    pub car_id: String,
+    /// Fitted lap time now (fuel and track state included), s.
+    pub pace_s: f64,
+    /// Tyre degradation, fuel-corrected, s per lap of tyre age.
+    pub degradation_s_per_lap: f64,
+    /// Lap time change per lap from fuel burn (negative: lighter is faster), s.
+    pub fuel_s_per_lap: f64,
+    /// Lap-to-lap noise, s.
+    pub noise_s: f64,
+    /// Green laps behind the fit.
+    pub laps_used: u32,
+    /// Tyre age at the last lap, laps.
+    pub tyre_age_laps: u32,
+}
+
+/// Fewest green laps of a stint before its predictor's pace replaces the strategy model's fit.
+const PACE_MIN_LAPS: u32 = 3;
+
+/// Puts each car's predicted pace and degradation into the race state: the lap time at tyre
+/// age 0 relative to the field base, and the degradation per lap (the strategy model runs
+/// without fuel, so the degradation it takes is the net one the predictor saw).
+fn apply_pace(params: &strategy::RaceParams, state: &mut strategy::RaceState, pace: &[CarPace]) {
+    for c in &mut state.cars {
+        let Some(p) = pace
+            .iter()
+            .find(|p| p.car_id == c.car_id && p.laps_used >= PACE_MIN_LAPS)
+        else {
+            continue;
+        };
+        let net_s_per_lap = p.degradation_s_per_lap + p.fuel_s_per_lap;
+        let values = [p.pace_s, net_s_per_lap, p.noise_s];
+        if values.iter().any(|v| !v.is_finite()) {
+            continue;
+        }
+        let age = f64::from(p.tyre_age_laps);
+        c.pace_offset_s = p.pace_s - net_s_per_lap * age - params.track.base_lap_time_s;
+        c.noise_sigma_s =
+            Some((p.noise_s * params.driver.noise_scale).max(params.driver.noise_floor_s));
+        let tyre = c.tyres.entry(c.compound).or_insert(strategy::TyreModel {
+            k0_s: 0.0,
+            k1_s_per_lap: 0.0,
+            k2_s_per_lap2: 0.0,
+        });
+        tyre.k1_s_per_lap = net_s_per_lap;
+    }
 }
 
 impl StrategyJob {
@@ -88,9 +142,10 @@ fn live_window(job: &StrategyJob, cfg: &WindowSettings) -> Result<PitWindow, Str
         .unwrap_or(0);
     let mut recs = job.records.clone();
     records::prepare_records(&mut recs);
-    let (mut params, state, fitted) =
+    let (mut params, mut state, fitted) =
         strategy::race_at_lap(&recs, at_lap, job.total_laps).map_err(|e| e.to_string())?;
     records::venue_pit_prior(&mut params, &fitted, job.insight.track.as_deref());
+    apply_pace(&params, &mut state, &job.pace);
     let adaptive = strategy::Adaptive {
         screen_iterations: cfg.screen_iterations,
         ..strategy::Adaptive::default()

@@ -120,7 +120,10 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<()> {
         store
             .sessions()?
             .into_iter()
-            .filter(|s| s.samples > 0 && (a.force || stored::needs_analysis(&store, s)))
+            .filter(|s| {
+                (s.samples > 0 || stored::is_timing_only(s))
+                    && (a.force || stored::needs_analysis(&store, s))
+            })
             .map(|s| s.id)
             .collect()
     } else {
@@ -128,7 +131,7 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<()> {
     };
     if targets.is_empty() {
         eprintln!(
-            "every session with samples is analysed by the current version (v{}); --force analyses again",
+            "every session with samples or timing is analysed by the current version (v{}); --force analyses again",
             analysis::ANALYSIS_VERSION
         );
         return Ok(());
@@ -137,8 +140,8 @@ pub fn run(a: AnalyseArgs) -> anyhow::Result<()> {
         let info = store
             .session(id)
             .with_context(|| format!("no session {id:?}: `pitwall sessions` lists them"))?;
-        if info.samples == 0 {
-            eprintln!("{id}: no samples (timing only): nothing to analyse");
+        if info.samples == 0 && !stored::is_timing_only(&info) {
+            eprintln!("{id}: no samples and no timing: nothing to analyse");
             continue;
         }
         if !a.force && !a.all && !stored::needs_analysis(&store, &info) {

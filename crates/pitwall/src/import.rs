@@ -169,7 +169,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     )?;
     // The session's analysis (laps, tyres, pit windows, coaching), as the live stage would
     // have made it, stored beside the samples.
-    if store.session(&session)?.samples > 0 {
+    let info = store.session(&session)?;
+    if info.samples > 0 || server::stored::is_timing_only(&info) {
         let settings = crate::analyse_cmd::Settings::new(None, true)?;
         let r = crate::analyse_cmd::analyse_session(&mut store, &session, &settings)?;
         if !args.quiet {

@@ -132,13 +132,7 @@ fn parse_bool(s: &str) -> bool {
     )
 }
 
-/// Whether a flag value means racing under green.
-pub fn flag_is_green(s: &str) -> bool {
-    matches!(
-        s.trim().to_ascii_uppercase().as_str(),
-        "" | "GF" | "FF" | "GREEN" | "G" | "CHEQUERED" | "CHECKERED" | "FINISH"
-    )
-}
+pub use analysis::flag_is_green;
 
 /// Reads one CSV lap log into a session named after the file.
 pub fn read_csv(path: &Path) -> anyhow::Result<LapSession> {
@@ -291,30 +285,13 @@ fn mark_flag_starts(laps: &mut [LapLog]) {
     }
 }
 
-/// The official timing of a stored session as lap logs: flag not green (GF/FF) → yellow, and
-/// the lap after it too; pit-in laps; the lap after a pit-in and lap 1 (the start) are
-/// out-laps.
+/// The official timing of a stored session as lap logs, as the timing-only analysis reads it
+/// ([`analysis::lap_logs_of_timing`]): a flag not green (GF/FF) makes the lap and the next one
+/// yellow; pit-in laps; the lap after a pit-in and lap 1 (the start) are out-laps.
 pub fn from_official(id: &str, rows: &[store::OfficialLapRow]) -> LapSession {
-    let mut laps: Vec<LapLog> = rows
-        .iter()
-        .map(|r| LapLog {
-            car_id: r.car_number.clone(),
-            lap: r.lap,
-            lap_time_s: r.lap_time_s,
-            pit_in: r.pit_in,
-            out_lap: r.lap <= 1,
-            yellow: !flag_is_green(&r.flag),
-            compound: None,
-            tyre_age_laps: None,
-            fuel_kg: None,
-            wear_pct: None,
-        })
-        .collect();
-    mark_flag_starts(&mut laps);
-    tires::mark_out_laps(&mut laps);
     LapSession {
         id: id.to_string(),
-        laps,
+        laps: analysis::lap_logs_of_timing(&server::stored::timed_of_official(rows)),
     }
 }
 

@@ -106,9 +106,10 @@ pub fn analysis_record(store: &Store, session: &str) -> Option<AnalysisRecord> {
     serde_json::from_str(&j).ok()
 }
 
-/// Whether a session needs analysing: it has samples and no analysis of this version.
+/// Whether a session needs analysing: it has samples (or only timing) and no analysis of
+/// this version.
 pub fn needs_analysis(store: &Store, info: &store::SessionInfo) -> bool {
-    info.samples > 0
+    (info.samples > 0 || is_timing_only(info))
         && analysis_record(store, &info.id).is_none_or(|r| r.version < ANALYSIS_VERSION)
 }
 
@@ -127,7 +128,8 @@ pub fn session_events(store: &Store, session: &str) -> Vec<analysis::SessionEven
         .collect()
 }
 
-/// Analyses a stored session from its samples (in time order, all cars, as they streamed).
+/// Analyses a stored session from its samples (in time order, all cars, as they streamed);
+/// a session with only timing, from its official laps ([`analysis::analyse_timing`]).
 /// `progress` gets (phase, done, total): phase `samples` then `windows`.
 pub fn analyse_stored(
     store: &Store,
@@ -137,6 +139,18 @@ pub fn analyse_stored(
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> store::Result<Analysed> {
     let info = store.session(session)?;
+    if is_timing_only(&info) {
+        let timed = timed_laps(store, session)?;
+        let total = session_total_laps(store, session, &[]);
+        return Ok(analysis::analyse_timing(
+            session,
+            info.track.as_deref(),
+            &timed,
+            total,
+            windows,
+            &|d, t| progress("windows", d as u64, t as u64),
+        ));
+    }
     let mut a = OfflineAnalysis::new(
         Arc::from(session),
         info.track.as_deref().map(Arc::from),
@@ -214,25 +228,42 @@ pub fn laps_from_store(store: &Store, session: &str) -> store::Result<Vec<Insigh
     Ok(a.insights)
 }
 
+/// Official timing rows as the analysis reads them: a lap whose flag at the line is not green
+/// ([`analysis::flag_is_green`]) is neutralised.
+pub fn timed_of_official(rows: &[store::OfficialLapRow]) -> Vec<analysis::TimedLap> {
+    rows.iter()
+        .map(|l| analysis::TimedLap {
+            car_id: l.car_number.clone(),
+            lap: l.lap,
+            lap_time_s: l.lap_time_s,
+            pit_in: l.pit_in,
+            yellow: !analysis::flag_is_green(&l.flag),
+            elapsed_s: l.elapsed_s,
+            sector_times_s: [l.s1_s, l.s2_s, l.s3_s],
+        })
+        .collect()
+}
+
+/// The official timing of a stored session as the analysis reads it (empty without a timing
+/// file).
+pub fn timed_laps(store: &Store, session: &str) -> store::Result<Vec<analysis::TimedLap>> {
+    Ok(timed_of_official(&store.official_laps(session, None)?))
+}
+
+/// Whether a session has only timing (official laps, no telemetry): its analysis is the
+/// timing-only one ([`analysis::analyse_timing`]).
+pub fn is_timing_only(info: &store::SessionInfo) -> bool {
+    info.samples == 0 && info.official_laps > 0
+}
+
 /// The lap records of a stored session for the strategy model: the official timing when the
 /// session has it, else its stored laps (its analysis), else laps cut from its samples.
 pub fn session_lap_records(
     store: &Store,
     session: &str,
 ) -> store::Result<(Vec<LapRecord>, LapSource)> {
-    let official = store.official_laps(session, None)?;
-    if !official.is_empty() {
-        let timed: Vec<analysis::TimedLap> = official
-            .iter()
-            .map(|l| analysis::TimedLap {
-                car_id: l.car_number.clone(),
-                lap: l.lap,
-                lap_time_s: l.lap_time_s,
-                pit_in: l.pit_in,
-                yellow: l.flag == "FCY",
-                elapsed_s: l.elapsed_s,
-            })
-            .collect();
+    let timed = timed_laps(store, session)?;
+    if !timed.is_empty() {
         return Ok((
             analysis::records_of_timing(&timed),
             LapSource::OfficialTiming,

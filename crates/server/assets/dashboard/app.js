@@ -307,9 +307,10 @@
     rec.loss_interval80_s = tw.loss_interval80_s ?? null;
     rec.laps_until_0_5s_loss = tw.laps_until_0_5s_loss ?? null;
     rec.recommended_pit_lap = tw.recommended_pit_lap ?? null;
+    rec.predictor = tw.predictor ?? null;
     const wear = o(tw.tire_wear ?? tw.wear_pct);
     const hasWear = ["fl", "fr", "rl", "rr"].every((c) => num(wear[c]) != null);
-    rec.tire_wear = hasWear && tw.wear_source !== "telemetry" ? wear : null;
+    rec.tire_wear = hasWear && tw.wear_source !== "telemetry" && tw.wear_source !== "reported" ? wear : null;
     rec.gaps = Object.keys(gap).length ? gap : null;
     rec.pit_window = Object.keys(strat).length ? strat : null;
     rec.explanation = tw.explanation ?? j.explanation ?? null;
@@ -744,6 +745,8 @@
       const iv0 = rec.loss_interval80_s, iv = Array.isArray(iv0) ? iv0 : iv0 && typeof iv0 === "object" ? [iv0.lo, iv0.hi] : null;
       const nd = '<span class="muted">not enough data</span>';
       const rows = [
+        // Which predictor served: physics+trees, reported wear, timing only.
+        ["Predictor", rec.predictor ? esc(rec.predictor) : '<span class="muted">—</span>'],
         ["Loss per lap", loss != null ? `${loss >= 0 ? "+" : ""}${loss.toFixed(2)} s${iv && num(iv[0]) != null && num(iv[1]) != null ? ` <span class="muted">(80%: ${iv[0].toFixed(2)}–${iv[1].toFixed(2)})</span>` : ""}` : nd],
         ["Laps until +0.5 s", num(rec.laps_until_0_5s_loss) != null ? String(rec.laps_until_0_5s_loss) : nd],
         // The tyre view alone (the call in the pit panel weighs it against the race).

@@ -70,7 +70,16 @@ pub fn dashboard_from_insight(
         lap: Some(u64::from(i.lap)),
         tire_wear: json!({
             "wear_pct": if model_wear { json!(t.tire_wear) } else { json!(i.tire_wear_source) },
-            "wear_source": if model_wear { "model" } else { "telemetry" },
+            "wear_source": if t.predictor.as_deref() == Some("reported wear") {
+                "reported"
+            } else if model_wear {
+                "model"
+            } else if i.tire_wear_source.is_some() {
+                "telemetry"
+            } else {
+                "none"
+            },
+            "predictor": t.predictor,
             "predicted_loss_per_lap_s": t.predicted_loss_per_lap_seconds,
             "laps_until_0_5s_loss": t.laps_until_0_5s_loss,
             "recommended_pit_lap": t.recommended_pit_lap,

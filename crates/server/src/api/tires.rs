@@ -25,6 +25,9 @@ pub struct PredictTire {
     pub track: String,
     pub chassis: String,
     pub lap: Option<u64>,
+    /// Which predictor served: `physics+trees`, `reported wear` (the source's own wear) or
+    /// `timing only`.
+    pub predictor: Option<String>,
     /// Predicted loss of the next lap against the stint's best fuel-corrected pace, s.
     pub predicted_loss_per_lap_s: Option<f64>,
     /// 80 % interval of that loss, s.
@@ -79,6 +82,7 @@ pub async fn predict_tire(
         track,
         chassis,
         lap: Some(u64::from(ins.lap)),
+        predictor: t.predictor.clone(),
         predicted_loss_per_lap_s: t.predicted_loss_per_lap_seconds,
         loss_interval80_s: t.loss_interval80_s.map(|i| i.to_vec()),
         laps_until_0_5s_loss: t.laps_until_0_5s_loss.map(u64::from),
