@@ -8,8 +8,10 @@
 //! Semantics every implementation keeps:
 //! - `publish` delivers a message to every consumer group of the topic (fan-out between groups);
 //!   within a group each message goes to one consumer (competing consumers).
-//! - Messages of one partition key are delivered in order to one consumer at a time (in
-//!   process: a car; on Redis, telemetry is partitioned by session, see [`RedisBus`]).
+//! - Messages of one partition key are delivered in order to one consumer at a time. In
+//!   process the key is a car and a group is one queue; on Redis telemetry is partitioned by
+//!   session, and one consumer at a time per partition takes [`Leases`]
+//!   ([`SubscribeOptions::leases`]): competing consumers without leases share a partition.
 //! - Delivery is at-least-once: a consumer calls [`Subscription::ack`] after handling a message;
 //!   handlers must be idempotent on (session, car, lap / time).
 //! - A group that does not exist yet sees only what is published after it subscribes.

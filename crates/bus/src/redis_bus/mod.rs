@@ -30,6 +30,8 @@
 //! counted, not hidden: [`RedisBusStats::redis_resets`] (the bus's epoch key vanished) and
 //! [`RedisBusStats::groups_recreated`] (a group had to be created again; it then reads the
 //! new stream from its start).
+//!
+//! Needs Redis 6.2 or later (XAUTOCLAIM); backlog figures use Redis 7's group lag.
 
 mod leases;
 mod link;

@@ -399,10 +399,14 @@ impl RedisSubscription {
             .copied()
             .filter(|p| !self.owned.contains(p))
             .collect();
-        self.owned = now;
+        // A partition is read once its takeover claim went through (else the next round
+        // tries again).
+        self.owned.retain(|p| now.contains(p));
         for p in won {
             tracing::info!(target: "bus::redis", partition = p, consumer = %self.consumer, "partition taken over");
             self.claim(conn, p, 0).await?;
+            self.owned.push(p);
+            self.owned.sort_unstable();
         }
         Ok(())
     }
