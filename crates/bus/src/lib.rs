@@ -171,6 +171,10 @@ pub trait Bus: Send + Sync {
         -> Result<Box<dyn Subscription>, BusError>;
     /// True while the bus accepts messages.
     fn is_running(&self) -> bool;
+    /// True while the bus can deliver now (Redis reachable); in process, while running.
+    fn is_ready(&self) -> bool {
+        self.is_running()
+    }
     /// Stops accepting messages; subscribers drain what is queued and then see `None`.
     fn close(&self);
     /// Messages waiting per (topic, group).

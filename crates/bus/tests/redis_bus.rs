@@ -702,3 +702,73 @@ async fn redis_killed_and_restarted_publish_and_subscribe_resume_and_the_loss_is
     bus.close();
     let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
 }
+
+/// A real strategy job: a short simulated race through the analysis, race length known.
+fn strategy_job() -> analysis::StrategyJob {
+    let mut rc = sim::RaceConfig::new("Spielberg", 3, 11);
+    rc.cars = 2;
+    rc.hz = 20.0;
+    rc = rc.with_generated_drivers();
+    let mut race = sim::Race::new(rc).unwrap();
+    let mut tick = Vec::new();
+    let mut a: Option<analysis::SessionAnalysis> = None;
+    let mut out = Vec::new();
+    while race.step(&mut tick) {
+        for s in tick.drain(..) {
+            let an = a.get_or_insert_with(|| {
+                let mut an = analysis::SessionAnalysis::new(
+                    s.session_id.clone(),
+                    s.track.clone(),
+                    analysis::AnalysisOptions {
+                        tire_model: None,
+                        coach: false,
+                    },
+                );
+                an.set_total_laps(Some(3));
+                an
+            });
+            an.push(&s, &mut out);
+            for o in out.drain(..) {
+                if let analysis::Output::Lap(done) = o {
+                    if let Some(job) = done.job {
+                        return job;
+                    }
+                }
+            }
+        }
+    }
+    panic!("no strategy job in a 3-lap race")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategy_jobs_go_to_one_of_the_competing_strategy_workers() {
+    let server = RedisServer::start();
+    let mut c = cfg("w1");
+    c.read_count = 1;
+    let bus = RedisBus::connect(&server.url(), c.clone()).await.unwrap();
+    c.worker_id = "w2".to_string();
+    let bus2 = RedisBus::connect(&server.url(), c).await.unwrap();
+    let mut w1 = bus.subscribe(Topic::Strategy, "strategy").await.unwrap();
+    let mut w2 = bus2.subscribe(Topic::Strategy, "strategy").await.unwrap();
+    let mut ins = bus.subscribe(Topic::Insights, "strategy").await.unwrap();
+    let job = Arc::new(strategy_job());
+    let jobs: Vec<Message> = (0..6).map(|_| Message::StrategyJob(job.clone())).collect();
+    bus.publish_all(&jobs).await.unwrap();
+    let (mut n1, mut n2) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while n1 + n2 < 6 && Instant::now() < deadline {
+        if let Some(d) = recv(w1.as_mut(), 200).await {
+            assert!(matches!(&d.message, Message::StrategyJob(j) if **j == *job));
+            w1.ack(&d).await.unwrap();
+            n1 += 1;
+        }
+        if let Some(d) = recv(w2.as_mut(), 200).await {
+            w2.ack(&d).await.unwrap();
+            n2 += 1;
+        }
+    }
+    assert_eq!(n1 + n2, 6);
+    assert!(n1 > 0 && n2 > 0, "both workers took jobs: {n1} + {n2}");
+    assert!(recv(ins.as_mut(), 200).await.is_none());
+    assert_eq!(bus.stream_keys(Topic::Strategy), ["pwtest:strategy"]);
+}

@@ -341,11 +341,6 @@ impl RedisBus {
         &self.shared.cfg
     }
 
-    /// True while Redis answers (updated by every command and by the health check).
-    pub fn is_ready(&self) -> bool {
-        self.link.is_ready()
-    }
-
     /// The counters.
     pub fn stats(&self) -> RedisBusStats {
         self.shared.counters.snapshot()
@@ -736,6 +731,10 @@ impl Bus for RedisBus {
 
     fn is_running(&self) -> bool {
         !self.shared.closed.load(Ordering::Acquire)
+    }
+
+    fn is_ready(&self) -> bool {
+        self.is_running() && self.link.is_ready()
     }
 
     /// Stops publishing; subscriptions read what is left without blocking and then end.
