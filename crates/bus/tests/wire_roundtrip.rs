@@ -79,7 +79,22 @@ fn every_variant_round_trips() {
         received_unix_ns: (0..40).map(|i| 1_700_000_000_000_000_000 + i).collect(),
         samples: samples[1000..1040].to_vec(),
     };
-    round_trip(&Message::Telemetry(Arc::new(batch)));
+    let m = Message::Telemetry(Arc::new(batch));
+    round_trip(&m);
+    // What the envelope costs (a printed figure, not a limit; debug build).
+    let t0 = std::time::Instant::now();
+    let mut bytes = 0;
+    for _ in 0..200 {
+        let b = wire::encode(&m).unwrap();
+        bytes = b.len();
+        wire::decode(&b).unwrap();
+    }
+    let us = t0.elapsed().as_secs_f64() * 1e6 / 200.0;
+    println!(
+        "wire: a 40-sample batch is {bytes} bytes ({} per sample); encode+decode {us:.0} us ({:.2} us per sample)",
+        bytes / 40,
+        us / 40.0
+    );
     round_trip(&Message::Telemetry(Arc::new(TelemetryBatch::default())));
     round_trip(&Message::Session(Arc::new(total)));
     round_trip(&Message::Session(Arc::new(SessionEvent::Race {
