@@ -5,6 +5,7 @@
 use crate::call;
 use crate::messages::{Insight, PitWindow, WindowStatus};
 use crate::records;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use strategy::LapRecord;
 
@@ -26,7 +27,8 @@ impl Default for WindowSettings {
 }
 
 /// A pit window to compute: the lap's insight and the session's laps when it completed.
-#[derive(Debug, Clone)]
+/// Serialisable so that it can travel on a work stream to any strategy worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyJob {
     pub total_laps: u32,
     /// The session's laps completed so far, every car.

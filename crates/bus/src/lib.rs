@@ -1,12 +1,17 @@
 //! The bus: how PitWall's stages talk. One trait, [`Bus`], with topics (`telemetry`,
-//! `insights`), partition keys and consumer groups, so that the in-process implementation
-//! ([`InProcessBus`], bounded channels that carry backpressure) and a Redis Streams one
-//! (`telemetry.stream` partitions, XREADGROUP, XACK, XAUTOCLAIM) are interchangeable behind it.
+//! `insights`, `strategy`), partition keys and consumer groups, so that the in-process
+//! implementation ([`InProcessBus`], bounded channels that carry backpressure) and the Redis
+//! Streams one ([`RedisBus`]: telemetry partitioned by session, XREADGROUP, XACK, XAUTOCLAIM,
+//! a dead-letter stream, partition leases, checkpoints and a worker registry) are
+//! interchangeable behind it. What crosses Redis is written and read in one place, [`wire`].
 //!
 //! Semantics every implementation keeps:
 //! - `publish` delivers a message to every consumer group of the topic (fan-out between groups);
 //!   within a group each message goes to one consumer (competing consumers).
-//! - Messages of one partition key (a car) are delivered in order to one consumer at a time.
+//! - Messages of one partition key are delivered in order to one consumer at a time. In
+//!   process the key is a car and a group is one queue; on Redis telemetry is partitioned by
+//!   session, and one consumer at a time per partition takes [`Leases`]
+//!   ([`SubscribeOptions::leases`]): competing consumers without leases share a partition.
 //! - Delivery is at-least-once: a consumer calls [`Subscription::ack`] after handling a message;
 //!   handlers must be idempotent on (session, car, lap / time).
 //! - A group that does not exist yet sees only what is published after it subscribes.
@@ -18,6 +23,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use telemetry::Sample;
 
+pub mod partition;
+pub mod redis_bus;
+pub mod wire;
+
+pub use redis_bus::{
+    DeadLetter, LeaseConfig, Leases, RedisBus, RedisBusConfig, RedisBusStats, RedisSubscription,
+    SubscribeOptions, WorkerInfo,
+};
+pub use wire::WireError;
+
 /// The streams of the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
@@ -25,31 +40,63 @@ pub enum Topic {
     Telemetry,
     /// Insights for the WebSocket hub, cache and store (`live-insights.stream` in Redis).
     Insights,
+    /// Strategy (Monte Carlo) jobs: a work stream that any strategy worker takes from.
+    Strategy,
 }
 
 impl Topic {
+    /// Every topic.
+    pub const ALL: [Topic; 3] = [Topic::Telemetry, Topic::Insights, Topic::Strategy];
+
+    /// The topic's name (the middle of its Redis stream keys).
     pub fn name(self) -> &'static str {
         match self {
             Topic::Telemetry => "telemetry",
             Topic::Insights => "insights",
+            Topic::Strategy => "strategy",
         }
     }
 }
 
 /// A batch of samples with the instant each point was received (Unix nanoseconds), so that
 /// later stages can measure ingest-to-delivery latency.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TelemetryBatch {
     pub samples: Vec<Sample>,
+    /// One arrival instant per sample, Unix ns (same length as `samples`).
+    #[serde(default)]
     pub received_unix_ns: Vec<u64>,
 }
 
 impl TelemetryBatch {
+    /// Samples in the batch.
     pub fn len(&self) -> usize {
         self.samples.len()
     }
+    /// True when the batch carries no sample.
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
+    }
+
+    /// The batch split per session, each part in the batch's order, sessions in order of
+    /// first appearance. One part (a clone) when the batch holds one session only.
+    pub fn split_by_session(&self) -> Vec<(Arc<str>, TelemetryBatch)> {
+        let mut parts: Vec<(Arc<str>, TelemetryBatch)> = Vec::new();
+        for (i, s) in self.samples.iter().enumerate() {
+            let at = match parts.iter().position(|(id, _)| *id == s.session_id) {
+                Some(at) => at,
+                None => {
+                    parts.push((s.session_id.clone(), TelemetryBatch::default()));
+                    parts.len() - 1
+                }
+            };
+            let part = &mut parts[at].1;
+            part.samples.push(s.clone());
+            if let Some(ns) = self.received_unix_ns.get(i) {
+                part.received_unix_ns.push(*ns);
+            }
+        }
+        parts
     }
 }
 
@@ -66,13 +113,17 @@ pub enum Message {
     Alert(Arc<analysis::CoachingAlert>),
     /// A driver's profile after a lap.
     Profile(Arc<analysis::messages::ProfileUpdate>),
+    /// A pit-window job for any strategy worker (work stream, competing consumers).
+    StrategyJob(Arc<analysis::StrategyJob>),
 }
 
 impl Message {
+    /// The topic the message travels on.
     pub fn topic(&self) -> Topic {
         match self {
             Message::Telemetry(_) | Message::Session(_) => Topic::Telemetry,
             Message::Insight(_) | Message::Alert(_) | Message::Profile(_) => Topic::Insights,
+            Message::StrategyJob(_) => Topic::Strategy,
         }
     }
 }
@@ -80,16 +131,24 @@ impl Message {
 /// One delivered message; pass it back to [`Subscription::ack`] once handled.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The delivery's id, unique within its subscription (a counter, not Redis's entry id).
     pub id: u64,
     pub message: Message,
 }
 
+/// What a bus operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("the bus is closed")]
     Closed,
     #[error("bus backend error: {0}")]
     Backend(String),
+    /// The backend (Redis) cannot be reached now; the bus reconnects with backoff.
+    #[error("the bus backend is unreachable: {0}")]
+    Unavailable(String),
+    /// A message could not be written for the wire.
+    #[error(transparent)]
+    Wire(#[from] WireError),
 }
 
 /// A consumer's view of one group on one topic.
@@ -112,6 +171,10 @@ pub trait Bus: Send + Sync {
         -> Result<Box<dyn Subscription>, BusError>;
     /// True while the bus accepts messages.
     fn is_running(&self) -> bool;
+    /// True while the bus can deliver now (Redis reachable); in process, while running.
+    fn is_ready(&self) -> bool {
+        self.is_running()
+    }
     /// Stops accepting messages; subscribers drain what is queued and then see `None`.
     fn close(&self);
     /// Messages waiting per (topic, group).

@@ -401,6 +401,8 @@ impl Pending {
                 .push(stored::lap_row(i)),
             Message::Alert(a) => self.alerts.push(stored::alert_row(a)),
             Message::Profile(p) => self.profiles.push(p.clone()),
+            // Work for the strategy workers: nothing the store keeps.
+            Message::StrategyJob(_) => {}
         }
     }
 
