@@ -37,12 +37,13 @@ pub struct StrategyJob {
     pub insight: Insight,
     /// Each car's pace and degradation from a lap-time predictor (timing-only sessions);
     /// empty: the strategy model fits them from `records` itself.
+    #[serde(default)]
     pub pace: Vec<CarPace>,
 }
 
 /// One car's pace and degradation as a lap-time predictor sees them after its last lap
 /// ([`tires::TimingPredictor`]): what the strategy model simulates the car's coming laps with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CarPace {
     pub car_id: String,
     /// Fitted lap time now (fuel and track state included), s.
