@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (promtool from
-# Debian's prometheus package, Chromium and Node from Debian, schemathesis and the F1 game
+# Debian's prometheus package, Chromium, Node and redis-server from Debian (the Redis bus
+# tests start their own on free ports), schemathesis and the F1 game
 # codec from PyPI, playwright-core from npm), then runs rustfmt, clippy, every Rust test,
 # schemathesis against a live server, and the dashboard in a real browser.
 #
@@ -18,6 +19,7 @@ NEED=""
 command -v promtool >/dev/null 2>&1 || NEED="$NEED prometheus"
 [ -x /usr/bin/chromium ] || NEED="$NEED chromium"
 command -v node >/dev/null 2>&1 || NEED="$NEED nodejs npm"
+command -v redis-server >/dev/null 2>&1 || NEED="$NEED redis-server"
 if [ -n "$NEED" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -25,6 +27,7 @@ if [ -n "$NEED" ]; then
 fi
 promtool --version | head -1
 /usr/bin/chromium --version
+redis-server --version
 if [ ! -x "$PY/bin/schemathesis" ]; then
   python3 -m venv "$PY"
   "$PY/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
