@@ -132,3 +132,120 @@ async fn stream_py_every_format_lands_in_the_store() {
     );
     assert!(srv.stop().success());
 }
+
+/// Seven laps of the F1 game (`stream.py` run 40 times faster than real time by
+/// `scripts/f1-stream-fast.py`, packets unchanged) through the live pipeline: every insight
+/// names the reported-wear predictor and shows the game's own wear, and its next-lap loss is
+/// no worse than "repeat the last lap's loss" (loss: lap time less the fuel effect, as
+/// `pitwall eval` scores it).
+#[tokio::test]
+async fn stream_py_race_insights_use_the_game_wear() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Server::start(dir.path(), &[]);
+    let port = srv.udp.rsplit(':').next().unwrap().to_string();
+    let fast = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/f1-stream-fast.py");
+    let out = Command::new("python3")
+        .arg(fast)
+        .args(["--warp", "40"])
+        .arg(shared().join("tools/f1-game/stream.py"))
+        .args([
+            "--format",
+            "2025",
+            "--seconds",
+            "640",
+            "--hz",
+            "20",
+            "--cars",
+            "6",
+            "--port",
+            &port,
+        ])
+        .output()
+        .expect("run stream.py");
+    assert!(
+        out.status.success(),
+        "stream.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let session = format!("f1-{}", summary["session_uid"].as_str().unwrap());
+    // Wait until every car's lap 6 insight is stored.
+    let dir_path = dir.path().to_path_buf();
+    let sess = session.clone();
+    let done = eventually(Duration::from_secs(20), || {
+        let (d, s) = (dir_path.clone(), sess.clone());
+        async move {
+            store::Store::open(&d)
+                .ok()
+                .and_then(|st| st.laps(&s, None).ok())
+                .is_some_and(|l| l.iter().filter(|r| r.lap == 6).count() == 6)
+        }
+    })
+    .await;
+    assert!(done, "lap 6 of 6 cars not analysed");
+    assert!(srv.stop().success());
+    let st = store::Store::open(dir.path()).unwrap();
+    let model = analysis::load_tire_model(None).unwrap();
+    let fuel_s_per_kg = model.pace_physics.fuel_s_per_kg;
+    let mut by_car: std::collections::BTreeMap<String, Vec<analysis::Insight>> = Default::default();
+    for r in st.laps(&session, None).unwrap() {
+        if let Some(i) = r
+            .insight_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<analysis::Insight>(j).ok())
+        {
+            by_car.entry(i.chassis.clone()).or_default().push(i);
+        }
+    }
+    assert_eq!(by_car.len(), 6);
+    let (mut err_model, mut err_last, mut err_raw_last, mut n) = (0.0, 0.0, 0.0, 0);
+    for laps in by_car.values_mut() {
+        laps.sort_by_key(|i| i.lap);
+        for i in laps.iter().filter(|i| i.lap >= 1 && i.lap_time_s.is_some()) {
+            assert_eq!(
+                i.tire.predictor.as_deref(),
+                Some("reported wear"),
+                "lap {}",
+                i.lap
+            );
+            let (w, src) = (i.tire.tire_wear.unwrap(), i.tire_wear_source.unwrap());
+            assert!((w.fl - src.fl).abs() < 1e-9 && (w.rl - src.rl).abs() < 1e-9);
+        }
+        let green = |i: &analysis::Insight| {
+            !(i.validity.out_lap
+                || i.validity.pit
+                || i.validity.safety_car
+                || i.validity.incomplete)
+        };
+        for w in laps.windows(2) {
+            let (a, b) = (&w[0], &w[1]);
+            if b.lap != a.lap + 1 || a.lap < 2 || !green(a) || !green(b) {
+                continue;
+            }
+            let (Some(ya), Some(yb), Some(pred)) =
+                (a.lap_time_s, b.lap_time_s, a.tire.predicted_next_lap_time_s)
+            else {
+                continue;
+            };
+            let (fa, fb) = (a.fuel_kg.unwrap(), b.fuel_kg.unwrap());
+            err_model += (pred - yb).abs();
+            err_last += ((yb - fuel_s_per_kg * fb) - (ya - fuel_s_per_kg * fa)).abs();
+            err_raw_last += (yb - ya).abs();
+            n += 1;
+        }
+    }
+    assert!(n >= 18, "{n} scored laps");
+    let (m, l, r) = (
+        err_model / n as f64,
+        err_last / n as f64,
+        err_raw_last / n as f64,
+    );
+    println!(
+        "stream.py live, {n} next-lap losses: reported wear MAE {m:.4} s, repeat last lap's loss {l:.4} s (raw lap time repeated: {r:.4} s)"
+    );
+    assert!(m <= l, "loss MAE {m} above repeat-last-lap {l}");
+}
