@@ -20,6 +20,10 @@ pub struct AlertRow {
 impl Store {
     /// Stores coaching alerts (an alert already stored is kept once).
     pub fn write_alerts(&mut self, alerts: &[AlertRow]) -> Result<usize> {
+        self.retrying(|st| st.write_alerts_once(alerts))
+    }
+
+    fn write_alerts_once(&mut self, alerts: &[AlertRow]) -> Result<usize> {
         self.transaction(|tx| {
             for a in alerts {
                 tx.exec(

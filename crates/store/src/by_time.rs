@@ -45,6 +45,10 @@ impl Store {
     /// The samples of a session, every car, in time order (ties in car order), handed to `f`.
     /// Returns how many.
     pub fn for_each_sample_by_time(&self, session: &str, f: impl FnMut(Sample)) -> Result<u64> {
+        self.noted(self.for_each_sample_by_time_inner(session, f))
+    }
+
+    fn for_each_sample_by_time_inner(&self, session: &str, f: impl FnMut(Sample)) -> Result<u64> {
         let (session_row, track) = self.session_row_and_track(session)?;
         let session_id: Arc<str> = Arc::from(session);
         let cars: Vec<(i64, Arc<str>)> = self.rows(CARS, &[Val::int(session_row)], |r| {

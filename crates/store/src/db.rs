@@ -260,8 +260,23 @@ impl Tx<'_> {
 }
 
 impl Store {
+    /// Passes `r` on, noting a PostgreSQL error that says the connection is gone (the next
+    /// use reconnects).
+    pub(crate) fn noted<T>(&self, r: Result<T>) -> Result<T> {
+        if let (Err(StoreError::Postgres(e)), Backend::Postgres(cell)) = (&r, &self.backend) {
+            if let Ok(mut pg) = cell.try_borrow_mut() {
+                pg.note(e);
+            }
+        }
+        r
+    }
+
     /// Runs one statement outside any transaction; returns the rows changed.
     pub(crate) fn exec(&self, sql: &str, params: &[Val<'_>]) -> Result<u64> {
+        self.noted(self.exec_inner(sql, params))
+    }
+
+    fn exec_inner(&self, sql: &str, params: &[Val<'_>]) -> Result<u64> {
         match &self.backend {
             Backend::Sqlite(conn) => {
                 let mut stmt = conn.prepare_cached(sql)?;
@@ -278,6 +293,15 @@ impl Store {
     /// Each row of a query handed to `f`, streamed (the rows are not collected first).
     /// `f` must not use the store (on PostgreSQL that fails with [`StoreError::Reentered`]).
     pub(crate) fn each_row(
+        &self,
+        sql: &str,
+        params: &[Val<'_>],
+        f: impl FnMut(&dyn RowGet) -> Result<()>,
+    ) -> Result<u64> {
+        self.noted(self.each_row_inner(sql, params, f))
+    }
+
+    fn each_row_inner(
         &self,
         sql: &str,
         params: &[Val<'_>],
@@ -340,8 +364,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs a write; on PostgreSQL, once more on a new connection when the connection was lost
+    /// during it. Every write may run twice: they are all upserts or `ON CONFLICT DO NOTHING`
+    /// (a commit whose answer was lost is not applied twice).
+    pub(crate) fn retrying<T>(&mut self, mut f: impl FnMut(&mut Store) -> Result<T>) -> Result<T> {
+        match f(self) {
+            Err(StoreError::Postgres(e)) if self.connection_lost() => {
+                tracing::warn!(error = %e, "PostgreSQL connection lost during a write: retrying");
+                f(self)
+            }
+            r => r,
+        }
+    }
+
+    /// Whether the PostgreSQL connection is gone.
+    fn connection_lost(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => false,
+            Backend::Postgres(cell) => cell.try_borrow().is_ok_and(|pg| pg.is_closed()),
+        }
+    }
+
     /// Runs `f` in one transaction, committed when `f` succeeds (rolled back otherwise).
     pub(crate) fn transaction<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let r = self.transaction_inner(f);
+        self.noted(r)
+    }
+
+    fn transaction_inner<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut tx = match &mut self.backend {
             Backend::Sqlite(conn) => Tx::Sqlite(conn.transaction()?),
             Backend::Postgres(cell) => {

@@ -34,6 +34,10 @@ impl Store {
     /// event already stored (same car, source, lap and instant) is replaced. Returns the
     /// rows written.
     pub fn write_lap_events(&mut self, session: &str, events: &[LapEventRow]) -> Result<usize> {
+        self.retrying(|st| st.write_lap_events_once(session, events))
+    }
+
+    fn write_lap_events_once(&mut self, session: &str, events: &[LapEventRow]) -> Result<usize> {
         let sid = self.ensure_session(session, None)?;
         self.transaction(|tx| {
             for e in events {

@@ -55,6 +55,15 @@ impl Store {
         track: Option<&str>,
         laps: &[LapRow],
     ) -> Result<usize> {
+        self.retrying(|st| st.write_laps_once(session, track, laps))
+    }
+
+    fn write_laps_once(
+        &mut self,
+        session: &str,
+        track: Option<&str>,
+        laps: &[LapRow],
+    ) -> Result<usize> {
         let sid = self.ensure_session(session, track)?;
         self.transaction(|tx| {
             for l in laps {

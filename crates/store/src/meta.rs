@@ -17,6 +17,10 @@ impl Store {
     /// Attaches a JSON document of `kind` (`results`, `weather`, `best_laps`...) to a
     /// session (created if new), replacing any earlier one of that kind.
     pub fn set_session_meta(&mut self, session: &str, kind: &str, json: &str) -> Result<()> {
+        self.retrying(|st| st.set_session_meta_once(session, kind, json))
+    }
+
+    fn set_session_meta_once(&mut self, session: &str, kind: &str, json: &str) -> Result<()> {
         let sid = self.ensure_session(session, None)?;
         self.exec(
             "INSERT INTO session_meta (session_id, kind, json) VALUES (?1, ?2, ?3)

@@ -67,6 +67,14 @@ impl Store {
     /// (with 0 samples if it has no telemetry), so it is listed by [`Store::sessions`].
     /// Returns the rows written.
     pub fn write_official_laps(&mut self, session: &str, laps: &[OfficialLapRow]) -> Result<usize> {
+        self.retrying(|st| st.write_official_laps_once(session, laps))
+    }
+
+    fn write_official_laps_once(
+        &mut self,
+        session: &str,
+        laps: &[OfficialLapRow],
+    ) -> Result<usize> {
         let sid = self.ensure_session(session, None)?;
         self.transaction(|tx| {
             for l in laps {

@@ -6,22 +6,31 @@ use crate::{Result, StoreError};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// A PostgreSQL connection with its prepared statements (keyed by the `?N` SQL text).
+/// A PostgreSQL connection with its prepared statements (keyed by the `?N` SQL text). A lost
+/// connection is opened again on next use (the statements prepared again).
 pub(crate) struct Pg {
-    /// Always `Some` until drop (taken there to close it on a thread of its own).
+    config: postgres::Config,
+    schema: Option<String>,
+    /// `None` after drop began (taken there to close it on a thread of its own).
     client: Option<postgres::Client>,
     stmts: HashMap<String, postgres::Statement>,
+    /// An error said the connection is gone (before the client noticed it closed).
+    broken: bool,
 }
 
 impl Drop for Pg {
     fn drop(&mut self) {
-        // The sync client blocks on a runtime of its own when it closes, which panics inside
-        // an async context (a server's state dropped by a task): close it on a plain thread.
-        if let Some(client) = self.client.take() {
-            let _ = std::thread::Builder::new()
-                .name("pg-close".into())
-                .spawn(move || drop(client));
-        }
+        close_elsewhere(self.client.take());
+    }
+}
+
+/// Closes a client on a thread of its own: the sync client blocks on a runtime of its own when
+/// it closes, which panics inside an async context (a server's state dropped by a task).
+fn close_elsewhere(client: Option<postgres::Client>) {
+    if let Some(client) = client {
+        let _ = std::thread::Builder::new()
+            .name("pg-close".into())
+            .spawn(move || drop(client));
     }
 }
 
@@ -36,30 +45,43 @@ impl Pg {
         if config.get_application_name().is_none() {
             config.application_name("pitwall");
         }
-        let mut client = config.connect(postgres::NoTls)?;
-        if let Some(schema) = &schema {
-            let q = quote_ident(schema);
-            client.batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
-            ))?;
-        }
-        let current: Option<String> = client.query_one("SELECT current_schema()", &[])?.get(0);
-        if current.is_none() {
-            return Err(StoreError::NoSchema);
-        }
-        migrate(&mut client)?;
-        // Sample batches are copied here first, then inserted with ON CONFLICT DO NOTHING.
-        client.batch_execute(
-            "CREATE TEMP TABLE IF NOT EXISTS samples_in (LIKE samples) ON COMMIT DELETE ROWS",
-        )?;
+        let client = connect(&config, schema.as_deref(), true)?;
         Ok(Pg {
+            config,
+            schema,
             client: Some(client),
             stmts: HashMap::new(),
+            broken: false,
         })
     }
 
-    /// The client.
+    /// Whether the connection is gone (the server closed it, the network failed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.broken || self.client.as_ref().is_none_or(postgres::Client::is_closed)
+    }
+
+    /// Notes an error: one that says the connection is gone makes the next use reconnect.
+    pub(crate) fn note(&mut self, e: &postgres::Error) {
+        if connection_lost(e) {
+            self.broken = true;
+        }
+    }
+
+    /// Opens the connection again if it was lost.
+    fn ensure_connected(&mut self) -> Result<()> {
+        if self.is_closed() {
+            tracing::warn!("PostgreSQL connection lost: reconnecting");
+            self.stmts.clear();
+            close_elsewhere(self.client.take());
+            self.client = Some(connect(&self.config, self.schema.as_deref(), false)?);
+            self.broken = false;
+        }
+        Ok(())
+    }
+
+    /// The client (connected again if the connection was lost).
     pub(crate) fn client(&mut self) -> Result<&mut postgres::Client> {
+        self.ensure_connected()?;
         self.client.as_mut().ok_or(StoreError::Closed)
     }
 
@@ -70,12 +92,14 @@ impl Pg {
         &mut postgres::Client,
         &mut HashMap<String, postgres::Statement>,
     )> {
+        self.ensure_connected()?;
         let client = self.client.as_mut().ok_or(StoreError::Closed)?;
         Ok((client, &mut self.stmts))
     }
 
     /// The prepared statement of `sql` (`?N` placeholders), prepared on first use.
     pub(crate) fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
+        self.ensure_connected()?;
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
         }
@@ -83,6 +107,44 @@ impl Pg {
         self.stmts.insert(sql.to_string(), s.clone());
         Ok(s)
     }
+}
+
+/// Whether `e` means the connection is gone: closed, an I/O error, or a FATAL error from the
+/// server (terminated by an administrator, the server shutting down...).
+fn connection_lost(e: &postgres::Error) -> bool {
+    use std::error::Error as _;
+    e.is_closed()
+        || e.as_db_error()
+            .is_some_and(|d| matches!(d.severity(), "FATAL" | "PANIC"))
+        || e.source().is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// A new connection in the store's schema (made if missing when named), migrated if asked,
+/// with the temporary table sample batches are copied into.
+fn connect(
+    config: &postgres::Config,
+    schema: Option<&str>,
+    migrate_schema: bool,
+) -> Result<postgres::Client> {
+    let mut client = config.connect(postgres::NoTls)?;
+    if let Some(schema) = schema {
+        let q = quote_ident(schema);
+        client.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
+        ))?;
+    }
+    let current: Option<String> = client.query_one("SELECT current_schema()", &[])?.get(0);
+    if current.is_none() {
+        return Err(StoreError::NoSchema);
+    }
+    if migrate_schema {
+        migrate(&mut client)?;
+    }
+    // Sample batches are copied here first, then inserted with ON CONFLICT DO NOTHING.
+    client.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS samples_in (LIKE samples) ON COMMIT DELETE ROWS",
+    )?;
+    Ok(client)
 }
 
 /// Takes PitWall's `schema=NAME` parameter out of a PostgreSQL URL (the client would refuse

@@ -12,6 +12,16 @@ impl Store {
         session: &str,
         json: &str,
     ) -> Result<()> {
+        self.retrying(|st| st.write_profile_once(car, track, session, json))
+    }
+
+    fn write_profile_once(
+        &mut self,
+        car: &str,
+        track: &str,
+        session: &str,
+        json: &str,
+    ) -> Result<()> {
         self.exec(
             "INSERT INTO driver_profiles (car_key, track, session_key, json)
              VALUES (?1, ?2, ?3, ?4)

@@ -110,6 +110,10 @@ impl Store {
     /// Stores a batch in one transaction. Returns how many samples were new (a sample already
     /// stored for the same car and time is left as it was).
     pub fn write_batch(&mut self, samples: &[Sample]) -> Result<usize> {
+        self.retrying(|st| st.write_batch_once(samples))
+    }
+
+    fn write_batch_once(&mut self, samples: &[Sample]) -> Result<usize> {
         if samples.is_empty() {
             return Ok(0);
         }

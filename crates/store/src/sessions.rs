@@ -128,6 +128,10 @@ impl Store {
     /// Creates the session if it is new (returns its row id). A given `track` replaces the
     /// stored one; `None` keeps it.
     pub fn ensure_session(&mut self, session: &str, track: Option<&str>) -> Result<i64> {
+        self.retrying(|st| st.ensure_session_once(session, track))
+    }
+
+    fn ensure_session_once(&mut self, session: &str, track: Option<&str>) -> Result<i64> {
         self.exec(
             UPSERT_SESSION_SET_TRACK,
             &[Val::text(session), Val::text_opt(track)],

@@ -666,6 +666,45 @@ mod pg_only {
     }
 
     #[test]
+    fn a_lost_connection_is_opened_again() {
+        let Some(fx) = Fixture::postgres() else {
+            return;
+        };
+        let (url, schema) = fx.pg.clone().unwrap();
+        let app = format!("app_{schema}");
+        let StoreLocation::Postgres(base) = &fx.location else {
+            panic!("a PostgreSQL fixture");
+        };
+        let mut st = Store::open_location(&StoreLocation::parse(&format!(
+            "{base}&application_name={app}"
+        )))
+        .unwrap();
+        st.write_batch(&[sample("r", "1", 1.0)]).unwrap();
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut kill = || {
+            let n = admin
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = $1",
+                    &[&app],
+                )
+                .unwrap()
+                .len();
+            assert_eq!(n, 1, "the store's one connection");
+        };
+        kill();
+        // A write is retried once on a new connection.
+        assert_eq!(st.write_batch(&[sample("r", "1", 2.0)]).unwrap(), 1);
+        kill();
+        // A read fails (at most once), then the store connects again.
+        let _ = st.sessions();
+        assert_eq!(st.session("r").unwrap().samples, 2);
+        let mut n = 0;
+        st.for_each_sample_by_time("r", |_| n += 1).unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[test]
     fn a_bad_url_is_an_error_not_a_panic() {
         for url in ["postgres://h/x?schema=", "postgres://h/x?bogus_option=1"] {
             assert!(Store::open_location(&StoreLocation::parse(url)).is_err());
