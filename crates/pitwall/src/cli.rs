@@ -98,7 +98,12 @@ pub struct ServeArgs {
     /// A PostgreSQL store shared by several processes instead of the SQLite one in the data
     /// directory: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME] (the schema is
     /// created if missing; default: the first of the search_path). Migrated at start.
-    #[arg(long, env = "PITWALL_STORE", value_name = "URL")]
+    #[arg(
+        long,
+        env = "PITWALL_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
     /// Log format [default: text].
     #[arg(long, env = "PITWALL_LOG_FORMAT", value_enum)]

@@ -32,9 +32,10 @@ impl Schema {
                 return None;
             }
             Err(e) => panic!(
-                "PostgreSQL at {url} is unreachable: {e}. This test needs a server on \
+                "PostgreSQL at {url} is unreachable: {}. This test needs a server on \
                  127.0.0.1:5432 with database `test` and user `postgres` (trust auth); set \
-                 PITWALL_SKIP_PG=1 to skip it"
+                 PITWALL_SKIP_PG=1 to skip it",
+                store::StoreError::from(e)
             ),
         };
         let nanos = std::time::SystemTime::now()

@@ -53,9 +53,9 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    /// A PostgreSQL error (connecting, a statement, the server gone...).
-    #[error("PostgreSQL: {0}")]
-    Postgres(#[from] postgres::Error),
+    /// A PostgreSQL error (connecting, a statement, the server gone...), shown with its cause.
+    #[error("PostgreSQL: {}", pg_message(.0))]
+    Postgres(postgres::Error),
     /// A `postgres://` URL the store cannot use.
     #[error("bad PostgreSQL URL: {0}")]
     BadUrl(String),
@@ -79,6 +79,21 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("no session {0}")]
     NoSession(String),
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Postgres(e)
+    }
+}
+
+/// A PostgreSQL error with its cause ("db error: ERROR: ...", "error connecting to server:
+/// Connection refused"): the client's own message alone rarely says what went wrong.
+fn pg_message(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 /// The result of a store operation.

@@ -37,9 +37,10 @@ fn pg_admin() -> Option<postgres::Client> {
             None
         }
         Err(e) => panic!(
-            "PostgreSQL at {url} is unreachable: {e}. The PostgreSQL store tests need a server \
+            "PostgreSQL at {url} is unreachable: {}. The PostgreSQL store tests need a server \
              on 127.0.0.1:5432 with database `test` and user `postgres` (trust auth); set \
-             PITWALL_SKIP_PG=1 to skip them"
+             PITWALL_SKIP_PG=1 to skip them",
+            store::StoreError::from(e)
         ),
     }
 }
