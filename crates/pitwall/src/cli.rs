@@ -95,6 +95,16 @@ pub struct ServeArgs {
     /// Directory of the store [default: ./pitwall-data].
     #[arg(long, env = "PITWALL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL store shared by several processes instead of the SQLite one in the data
+    /// directory: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME] (the schema is
+    /// created if missing; default: the first of the search_path). Migrated at start.
+    #[arg(
+        long,
+        env = "PITWALL_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     /// Log format [default: text].
     #[arg(long, env = "PITWALL_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
@@ -135,6 +145,9 @@ impl ServeArgs {
         }
         if let Some(d) = &self.data_dir {
             c.data_dir = d.clone();
+        }
+        if let Some(u) = &self.store {
+            c.store = Some(u.clone());
         }
         if let Some(f) = self.log_format {
             c.log_format = match f {

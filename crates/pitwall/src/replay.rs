@@ -297,7 +297,8 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
         .collect();
     replayed.sort_unstable();
     replayed.dedup();
-    let data_dir = a.serve.config()?.data_dir;
+    // Where the embedded server stores (the whole-session analysis below writes there too).
+    let location = a.serve.config()?.store_location();
     let t_first = timeline.first().map(|x| x.0).unwrap_or(0.0);
     let t_last = timeline.last().map(|x| x.0).unwrap_or(0.0);
     eprintln!(
@@ -353,7 +354,7 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
         // each car's newest lap only), stored as `pitwall analyse` would.
         if !stop && !a.no_analyse {
             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                let mut store = store::Store::open(&data_dir)?;
+                let mut store = store::Store::open_location(&location)?;
                 let settings = crate::analyse_cmd::Settings::new(None, true)?;
                 for id in &replayed {
                     let r = crate::analyse_cmd::analyse_session(&mut store, id, &settings)?;

@@ -23,8 +23,11 @@ pub struct Config {
     pub http: SocketAddr,
     /// UDP address for JSON datagrams and F1 game packets; `None` disables UDP.
     pub udp: Option<SocketAddr>,
-    /// Where the store lives.
+    /// Where the store lives (SQLite, unless `store` is set).
     pub data_dir: PathBuf,
+    /// A PostgreSQL store shared by several processes (`postgres://...`, see
+    /// [`store::StoreLocation`]); `None` = the SQLite store under `data_dir`.
+    pub store: Option<String>,
     pub log_format: LogFormat,
     /// Largest HTTP request body accepted, bytes (default 8 MiB).
     pub body_limit_bytes: usize,
@@ -67,6 +70,7 @@ impl Default for Config {
             http: SocketAddr::from(([127, 0, 0, 1], 8081)),
             udp: Some(SocketAddr::from(([0, 0, 0, 0], 20777))),
             data_dir: PathBuf::from("./pitwall-data"),
+            store: None,
             log_format: LogFormat::Text,
             body_limit_bytes: 8 * 1024 * 1024,
             ring_capacity: 20_000,
@@ -102,6 +106,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Where the store lives: `store` when set (a `postgres://` URL, or a directory),
+    /// else SQLite under `data_dir`.
+    pub fn store_location(&self) -> store::StoreLocation {
+        match self.store.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => store::StoreLocation::parse(s),
+            _ => store::StoreLocation::Sqlite(self.data_dir.clone()),
+        }
+    }
+
     /// Reads a TOML file over the defaults.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -168,6 +181,17 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_store_is_sqlite_under_data_dir_unless_a_url_is_given() {
+        let c = Config::default();
+        assert_eq!(
+            c.store_location(),
+            store::StoreLocation::Sqlite("./pitwall-data".into())
+        );
+        let c: Config = toml::from_str("store = \"postgres://u@h/db?schema=s\"").unwrap();
+        assert!(c.store_location().is_postgres());
     }
 
     #[test]

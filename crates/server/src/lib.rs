@@ -175,9 +175,17 @@ pub struct Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
     let metrics = Arc::new(Metrics::new());
-    let writer_store = Store::open(&config.data_dir)
-        .with_context(|| format!("opening the store under {}", config.data_dir.display()))?;
-    let reader = Arc::new(Mutex::new(Store::open(&config.data_dir)?));
+    let location = config.store_location();
+    // Off the async threads: the PostgreSQL client blocks (and panics inside a runtime).
+    let (writer_store, reader) = {
+        let at = location.clone();
+        tokio::task::spawn_blocking(move || -> store::Result<(Store, Store)> {
+            Ok((Store::open_location(&at)?, Store::open_location(&at)?))
+        })
+        .await?
+        .with_context(|| format!("opening the store at {location}"))?
+    };
+    let reader = Arc::new(Mutex::new(reader));
     let ring = Arc::new(IngestRing::new(
         config.ring_capacity,
         config.ring_batch_points,
@@ -290,7 +298,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         })
     };
     let udp_shown = udp_addr.map_or_else(|| "off".to_string(), |a| a.to_string());
-    tracing::info!(http = %http_addr, udp = %udp_shown, data_dir = %config.data_dir.display(), "PitWall serving");
+    tracing::info!(http = %http_addr, udp = %udp_shown, store = %location, "PitWall serving");
     Ok(Running {
         http_addr,
         udp_addr,
@@ -444,6 +452,11 @@ fn store_writer(
     max: usize,
 ) {
     let mut open = [true, true];
+    let backend = if store.location().is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     while let Some(first) = rt.block_on(next_of(&mut telemetry, &mut insights, &mut open)) {
         let deadline = Instant::now() + flush;
         let mut pending = Pending::default();
@@ -468,7 +481,7 @@ fn store_writer(
                 metrics.store_written.inc_by(n as u64);
                 metrics
                     .store_batch_seconds
-                    .with_label_values(&["sqlite"])
+                    .with_label_values(&[backend])
                     .observe(t0.elapsed().as_secs_f64());
             }
             Err(e) => {

@@ -1,7 +1,7 @@
 //! The `coaching_alerts` table: the coaching alerts the drivers' baselines raised.
 
+use crate::db::Val;
 use crate::{Result, Store};
-use rusqlite::params;
 use serde::Serialize;
 
 /// A stored coaching alert.
@@ -20,69 +20,51 @@ pub struct AlertRow {
 impl Store {
     /// Stores coaching alerts (an alert already stored is kept once).
     pub fn write_alerts(&mut self, alerts: &[AlertRow]) -> Result<usize> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO coaching_alerts
-                 (session_key, car_key, lap, t_s, corner, metric, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
+        self.retrying(|st| st.write_alerts_once(alerts))
+    }
+
+    fn write_alerts_once(&mut self, alerts: &[AlertRow]) -> Result<usize> {
+        self.transaction(|tx| {
             for a in alerts {
-                ins.execute(params![
-                    a.session_id,
-                    a.car_id,
-                    a.lap,
-                    a.t_s,
-                    a.corner,
-                    a.metric,
-                    a.json
-                ])?;
+                tx.exec(
+                    "INSERT INTO coaching_alerts
+                     (session_key, car_key, lap, t_s, corner, metric, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                    &[
+                        Val::text(&a.session_id),
+                        Val::text(&a.car_id),
+                        Val::int(a.lap),
+                        Val::real(a.t_s),
+                        Val::int(a.corner),
+                        Val::text(&a.metric),
+                        Val::text(&a.json),
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(alerts.len())
+            Ok(alerts.len())
+        })
     }
 
     /// A driver's latest `limit` alerts, newest first.
     pub fn alerts(&self, car: &str, limit: usize) -> Result<Vec<AlertRow>> {
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT session_key, car_key, lap, t_s, corner, metric, json FROM coaching_alerts
              WHERE car_key = ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![car, limit as i64], |r| {
-            Ok(AlertRow {
-                session_id: r.get(0)?,
-                car_id: r.get(1)?,
-                lap: r.get(2)?,
-                t_s: r.get(3)?,
-                corner: r.get(4)?,
-                metric: r.get(5)?,
-                json: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::{AlertRow, Store};
-
-    #[test]
-    fn an_alert_is_stored_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(dir.path()).unwrap();
-        let a = AlertRow {
-            session_id: "s".into(),
-            car_id: "c1".into(),
-            lap: 7,
-            t_s: 700.0,
-            corner: 3,
-            metric: "brake_point_m".into(),
-            json: "{}".into(),
-        };
-        st.write_alerts(&[a.clone(), a.clone()]).unwrap();
-        assert_eq!(st.alerts("c1", 10).unwrap(), vec![a]);
-        assert!(st.alerts("c2", 10).unwrap().is_empty());
+            &[
+                Val::text(car),
+                Val::int(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ],
+            |r| {
+                Ok(AlertRow {
+                    session_id: r.string(0)?,
+                    car_id: r.string(1)?,
+                    lap: r.int(2)?,
+                    t_s: r.f64(3)?,
+                    corner: r.int(4)?,
+                    metric: r.string(5)?,
+                    json: r.string(6)?,
+                })
+            },
+        )
     }
 }

@@ -1,11 +1,12 @@
 //! A session's samples in time order across all its cars, as they streamed: a k-way merge of
 //! the cars' own time-ordered scans (each the table's primary-key order, so nothing is sorted
-//! and memory stays one sample per car).
+//! and memory stays one sample per car on SQLite, one page of rows per car on PostgreSQL).
 
+use crate::db::{Backend, RowGet, Val};
 use crate::samples::sample_of_row;
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use telemetry::Sample;
 
@@ -34,97 +35,109 @@ impl Ord for Head {
     }
 }
 
+/// Rows a PostgreSQL scan fetches at a time (per car).
+const PG_FETCH_ROWS: i32 = 2048;
+
+const CARS: &str = "SELECT id, car_key FROM cars WHERE session_id = ?1 ORDER BY car_key";
+const CAR_SAMPLES: &str = "SELECT s.* FROM samples s WHERE s.car_id = ?1 ORDER BY s.t_s";
+
 impl Store {
     /// The samples of a session, every car, in time order (ties in car order), handed to `f`.
     /// Returns how many.
-    pub fn for_each_sample_by_time(&self, session: &str, mut f: impl FnMut(Sample)) -> Result<u64> {
+    pub fn for_each_sample_by_time(&self, session: &str, f: impl FnMut(Sample)) -> Result<u64> {
+        self.noted(self.for_each_sample_by_time_inner(session, f))
+    }
+
+    fn for_each_sample_by_time_inner(&self, session: &str, f: impl FnMut(Sample)) -> Result<u64> {
         let (session_row, track) = self.session_row_and_track(session)?;
         let session_id: Arc<str> = Arc::from(session);
-        let cars: Vec<(i64, Arc<str>)> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT id, car_key FROM cars WHERE session_id = ?1 ORDER BY car_key")?;
-            let rows = stmt.query_map([session_row], |r| {
-                Ok((r.get::<_, i64>(0)?, Arc::from(r.get::<_, String>(1)?)))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        let cars: Vec<(i64, Arc<str>)> = self.rows(CARS, &[Val::int(session_row)], |r| {
+            Ok((r.i64(0)?, Arc::from(r.string(1)?)))
+        })?;
+        let sample = |r: &dyn RowGet, k: usize| {
+            sample_of_row(r, 0, session_id.clone(), cars[k].1.clone(), track.clone())
         };
-        let mut stmts = Vec::with_capacity(cars.len());
-        for _ in &cars {
-            stmts.push(
-                self.conn
-                    .prepare("SELECT s.* FROM samples s WHERE s.car_id = ?1 ORDER BY s.t_s")?,
-            );
-        }
-        let mut scans = Vec::with_capacity(cars.len());
-        for (stmt, (id, _)) in stmts.iter_mut().zip(&cars) {
-            scans.push(stmt.query([id])?);
-        }
-        let mut heap = BinaryHeap::with_capacity(cars.len());
-        let next = |scans: &mut Vec<rusqlite::Rows<'_>>, k: usize| -> Result<Option<Head>> {
-            let Some(rows) = scans.get_mut(k) else {
-                return Ok(None);
-            };
-            let Some(r) = rows.next()? else {
-                return Ok(None);
-            };
-            let car_id = cars[k].1.clone();
-            let sample = sample_of_row(r, 0, session_id.clone(), car_id, track.clone())?;
-            Ok(Some(Head {
-                t_s: sample.t_s,
-                car: k,
-                sample,
-            }))
-        };
-        for k in 0..cars.len() {
-            if let Some(h) = next(&mut scans, k)? {
-                heap.push(h);
+        match &self.backend {
+            Backend::Sqlite(conn) => {
+                let mut stmts = Vec::with_capacity(cars.len());
+                for _ in &cars {
+                    stmts.push(conn.prepare(CAR_SAMPLES)?);
+                }
+                let mut scans = Vec::with_capacity(cars.len());
+                for (stmt, (id, _)) in stmts.iter_mut().zip(&cars) {
+                    scans.push(stmt.query([id])?);
+                }
+                merge(
+                    cars.len(),
+                    |k| match scans.get_mut(k) {
+                        Some(rows) => rows.next()?.map(|r| sample(r, k)).transpose(),
+                        None => Ok(None),
+                    },
+                    f,
+                )
+            }
+            Backend::Postgres(cell) => {
+                // One portal per car in one transaction, each fetched a page at a time.
+                let mut pg = cell.try_borrow_mut().map_err(|_| StoreError::Reentered)?;
+                let stmt = pg.statement(CAR_SAMPLES)?;
+                let mut tx = pg.client()?.transaction()?;
+                let mut portals = Vec::with_capacity(cars.len());
+                for (id, _) in &cars {
+                    portals.push(tx.bind(&stmt, &[id])?);
+                }
+                let mut pages: Vec<(VecDeque<postgres::Row>, bool)> =
+                    cars.iter().map(|_| (VecDeque::new(), false)).collect();
+                let n = merge(
+                    cars.len(),
+                    |k| {
+                        let (Some((page, done)), Some(portal)) = (pages.get_mut(k), portals.get(k))
+                        else {
+                            return Ok(None);
+                        };
+                        if page.is_empty() && !*done {
+                            let rows = tx.query_portal(portal, PG_FETCH_ROWS)?;
+                            *done = rows.len() < PG_FETCH_ROWS as usize;
+                            page.extend(rows);
+                        }
+                        page.pop_front().map(|r| sample(&r, k)).transpose()
+                    },
+                    f,
+                )?;
+                tx.commit()?;
+                Ok(n)
             }
         }
-        let mut n = 0u64;
-        while let Some(h) = heap.pop() {
-            let k = h.car;
-            f(h.sample);
-            n += 1;
-            if let Some(h) = next(&mut scans, k)? {
-                heap.push(h);
-            }
-        }
-        Ok(n)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::Store;
-    use telemetry::Sample;
-
-    #[test]
-    fn samples_come_in_time_order_across_cars() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mut st = Store::open(dir.path()).unwrap_or_else(|e| panic!("open: {e}"));
-        let mut batch = Vec::new();
-        for (car, offset) in [("b", 0.05), ("a", 0.0), ("c", 0.02)] {
-            for i in 0..50 {
-                let mut s = Sample::new("s1", car, f64::from(i) * 0.1 + offset);
-                s.speed_kmh = Some(f64::from(i));
-                batch.push(s);
-            }
+/// Merges `n` time-ordered scans (`next(k)`: the next sample of scan `k`) into `f` in time
+/// order, ties in scan order; memory stays one sample per scan. Returns how many.
+fn merge(
+    n: usize,
+    mut next: impl FnMut(usize) -> Result<Option<Sample>>,
+    mut f: impl FnMut(Sample),
+) -> Result<u64> {
+    let mut heap = BinaryHeap::with_capacity(n);
+    let mut head = |k: usize| -> Result<Option<Head>> {
+        Ok(next(k)?.map(|sample| Head {
+            t_s: sample.t_s,
+            car: k,
+            sample,
+        }))
+    };
+    for k in 0..n {
+        if let Some(h) = head(k)? {
+            heap.push(h);
         }
-        st.write_batch(&batch)
-            .unwrap_or_else(|e| panic!("write: {e}"));
-        let mut seen = Vec::new();
-        let n = st
-            .for_each_sample_by_time("s1", |s| seen.push((s.t_s, s.car_id.to_string())))
-            .unwrap_or_else(|e| panic!("read: {e}"));
-        assert_eq!(n, 150);
-        assert!(
-            seen.windows(2).all(|w| w[0].0 <= w[1].0),
-            "not in time order"
-        );
-        assert_eq!(seen[0].1, "a");
-        assert_eq!(seen[1].1, "c");
-        assert_eq!(seen[2].1, "b");
-        assert!(st.for_each_sample_by_time("nope", |_| {}).is_err());
     }
+    let mut count = 0u64;
+    while let Some(h) = heap.pop() {
+        let k = h.car;
+        f(h.sample);
+        count += 1;
+        if let Some(h) = head(k)? {
+            heap.push(h);
+        }
+    }
+    Ok(count)
 }

@@ -1,8 +1,8 @@
 //! The `lap_events` table: lap boundary events from the `*_lap_start*`, `*_lap_end*` and
 //! `*_lap_time*` files.
 
+use crate::db::Val;
 use crate::{Result, Store};
-use rusqlite::params;
 use serde::Serialize;
 
 /// One lap boundary event of one car (from a `*_lap_start*`, `*_lap_end*` or `*_lap_time*`
@@ -24,75 +24,60 @@ pub struct LapEventRow {
     pub source: String,
 }
 
+/// An event already stored (same car, source, lap and instant) is replaced.
+const UPSERT_EVENT: &str = "INSERT INTO lap_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+     ON CONFLICT (session_id, car_number, source, lap, t_s) DO UPDATE SET
+      raw_lap = excluded.raw_lap, repaired = excluded.repaired, value = excluded.value";
+
 impl Store {
     /// Stores lap boundary events of a session (created if new) in one transaction; an
     /// event already stored (same car, source, lap and instant) is replaced. Returns the
     /// rows written.
     pub fn write_lap_events(&mut self, session: &str, events: &[LapEventRow]) -> Result<usize> {
+        self.retrying(|st| st.write_lap_events_once(session, events))
+    }
+
+    fn write_lap_events_once(&mut self, session: &str, events: &[LapEventRow]) -> Result<usize> {
         let sid = self.ensure_session(session, None)?;
-        let tx = self.conn.transaction()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO lap_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+        self.transaction(|tx| {
             for e in events {
-                ins.execute(params![
-                    sid,
-                    e.car_number,
-                    e.source,
-                    e.lap,
-                    e.t_s,
-                    e.raw_lap,
-                    e.repaired,
-                    e.value
-                ])?;
+                tx.exec(
+                    UPSERT_EVENT,
+                    &[
+                        Val::int(sid),
+                        Val::text(&e.car_number),
+                        Val::text(&e.source),
+                        Val::int(e.lap),
+                        Val::real(e.t_s),
+                        Val::int_opt(e.raw_lap),
+                        Val::Bool(e.repaired),
+                        e.value.into(),
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(events.len())
+            Ok(events.len())
+        })
     }
 
     /// The lap boundary events of a session (all cars, or one), by car, source and time.
     pub fn lap_events(&self, session: &str, car: Option<&str>) -> Result<Vec<LapEventRow>> {
         let sid = self.session_row(session)?;
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT car_number, lap, t_s, raw_lap, repaired, value, source FROM lap_events
-             WHERE session_id = ?1 AND (?2 IS NULL OR car_number = ?2)
+             WHERE session_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR car_number = ?2)
              ORDER BY car_number, source, t_s",
-        )?;
-        let rows = stmt.query_map(params![sid, car], |r| {
-            Ok(LapEventRow {
-                car_number: r.get(0)?,
-                lap: r.get(1)?,
-                t_s: r.get(2)?,
-                raw_lap: r.get(3)?,
-                repaired: r.get(4)?,
-                value: r.get(5)?,
-                source: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::{LapEventRow, Store};
-
-    #[test]
-    fn lap_events_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(dir.path()).unwrap();
-        let ev = LapEventRow {
-            car_number: "7".into(),
-            lap: 3,
-            t_s: 10.0,
-            raw_lap: Some(32768),
-            repaired: true,
-            value: None,
-            source: "lap_end.csv".into(),
-        };
-        st.write_lap_events("r", std::slice::from_ref(&ev)).unwrap();
-        assert_eq!(st.lap_events("r", Some("7")).unwrap(), vec![ev]);
+            &[Val::int(sid), Val::text_opt(car)],
+            |r| {
+                Ok(LapEventRow {
+                    car_number: r.string(0)?,
+                    lap: r.int(1)?,
+                    t_s: r.f64(2)?,
+                    raw_lap: r.int_opt(3)?,
+                    repaired: r.bool(4)?,
+                    value: r.f64_opt(5)?,
+                    source: r.string(6)?,
+                })
+            },
+        )
     }
 }

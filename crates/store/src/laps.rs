@@ -1,8 +1,8 @@
 //! The `laps` table: laps cut from telemetry by the lap engine, with their features, gaps and
 //! insight as JSON documents.
 
-use crate::{corners, Result, Store};
-use rusqlite::params;
+use crate::db::Val;
+use crate::{Result, Store};
 use serde::Serialize;
 use telemetry::Corners;
 
@@ -31,6 +31,21 @@ pub struct LapRow {
     pub insight_json: Option<String>,
 }
 
+/// A lap already stored for the car is replaced.
+const UPSERT_LAP: &str = "INSERT INTO laps VALUES
+     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+      ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+     ON CONFLICT (session_id, car_key, lap) DO UPDATE SET
+      lap_time_s = excluded.lap_time_s, s1_s = excluded.s1_s, s2_s = excluded.s2_s,
+      s3_s = excluded.s3_s, out_lap = excluded.out_lap, pit = excluded.pit,
+      safety_car = excluded.safety_car, incomplete = excluded.incomplete,
+      position = excluded.position, t_start_s = excluded.t_start_s, t_end_s = excluded.t_end_s,
+      tyre_age_laps = excluded.tyre_age_laps, tyre_compound = excluded.tyre_compound,
+      fuel_kg = excluded.fuel_kg, tyre_wear_fl_pct = excluded.tyre_wear_fl_pct,
+      tyre_wear_fr_pct = excluded.tyre_wear_fr_pct, tyre_wear_rl_pct = excluded.tyre_wear_rl_pct,
+      tyre_wear_rr_pct = excluded.tyre_wear_rr_pct, features_json = excluded.features_json,
+      gaps_json = excluded.gaps_json, insight_json = excluded.insight_json";
+
 impl Store {
     /// Stores laps of a session (created if new) in one transaction; a lap already stored for
     /// the same car is replaced, so delivering a lap twice stores it once.
@@ -40,124 +55,86 @@ impl Store {
         track: Option<&str>,
         laps: &[LapRow],
     ) -> Result<usize> {
+        self.retrying(|st| st.write_laps_once(session, track, laps))
+    }
+
+    fn write_laps_once(
+        &mut self,
+        session: &str,
+        track: Option<&str>,
+        laps: &[LapRow],
+    ) -> Result<usize> {
         let sid = self.ensure_session(session, track)?;
-        let tx = self.conn.transaction()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO laps VALUES
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                  ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-            )?;
+        self.transaction(|tx| {
             for l in laps {
                 let w = l.tyre_wear_pct.map(|c| c.to_array());
-                ins.execute(params![
-                    sid,
-                    l.car_id,
-                    l.lap,
-                    l.lap_time_s,
-                    l.sector_times_s[0],
-                    l.sector_times_s[1],
-                    l.sector_times_s[2],
-                    l.out_lap,
-                    l.pit,
-                    l.safety_car,
-                    l.incomplete,
-                    l.position,
-                    l.t_start_s,
-                    l.t_end_s,
-                    l.tyre_age_laps,
-                    l.tyre_compound,
-                    l.fuel_kg,
-                    w.map(|a| a[0]),
-                    w.map(|a| a[1]),
-                    w.map(|a| a[2]),
-                    w.map(|a| a[3]),
-                    l.features_json,
-                    l.gaps_json,
-                    l.insight_json,
-                ])?;
+                tx.exec(
+                    UPSERT_LAP,
+                    &[
+                        Val::int(sid),
+                        Val::text(&l.car_id),
+                        Val::int(l.lap),
+                        l.lap_time_s.into(),
+                        l.sector_times_s[0].into(),
+                        l.sector_times_s[1].into(),
+                        l.sector_times_s[2].into(),
+                        Val::Bool(l.out_lap),
+                        Val::Bool(l.pit),
+                        Val::Bool(l.safety_car),
+                        Val::Bool(l.incomplete),
+                        Val::int_opt(l.position),
+                        Val::real(l.t_start_s),
+                        Val::real(l.t_end_s),
+                        Val::int(l.tyre_age_laps),
+                        Val::text_opt(l.tyre_compound.as_deref()),
+                        l.fuel_kg.into(),
+                        w.map(|a| a[0]).into(),
+                        w.map(|a| a[1]).into(),
+                        w.map(|a| a[2]).into(),
+                        w.map(|a| a[3]).into(),
+                        Val::text(&l.features_json),
+                        Val::text_opt(l.gaps_json.as_deref()),
+                        Val::text_opt(l.insight_json.as_deref()),
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(laps.len())
+            Ok(laps.len())
+        })
     }
 
     /// The engine-cut laps of a session (all cars, or one), by car then lap.
     pub fn laps(&self, session: &str, car: Option<&str>) -> Result<Vec<LapRow>> {
         let sid = self.session_row(session)?;
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT car_key, lap, lap_time_s, s1_s, s2_s, s3_s, out_lap, pit, safety_car,
                     incomplete, position, t_start_s, t_end_s, tyre_age_laps, tyre_compound,
                     fuel_kg, tyre_wear_fl_pct, tyre_wear_fr_pct, tyre_wear_rl_pct,
                     tyre_wear_rr_pct, features_json, gaps_json, insight_json
-             FROM laps WHERE session_id = ?1 AND (?2 IS NULL OR car_key = ?2)
+             FROM laps WHERE session_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR car_key = ?2)
              ORDER BY car_key, lap",
-        )?;
-        let rows = stmt.query_map(params![sid, car], |r| {
-            Ok(LapRow {
-                car_id: r.get(0)?,
-                lap: r.get(1)?,
-                lap_time_s: r.get(2)?,
-                sector_times_s: [r.get(3)?, r.get(4)?, r.get(5)?],
-                out_lap: r.get(6)?,
-                pit: r.get(7)?,
-                safety_car: r.get(8)?,
-                incomplete: r.get(9)?,
-                position: r.get(10)?,
-                t_start_s: r.get(11)?,
-                t_end_s: r.get(12)?,
-                tyre_age_laps: r.get(13)?,
-                tyre_compound: r.get(14)?,
-                fuel_kg: r.get(15)?,
-                tyre_wear_pct: corners(r, 16)?,
-                features_json: r.get(20)?,
-                gaps_json: r.get(21)?,
-                insight_json: r.get(22)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::{LapRow, Store, StoreError};
-    use telemetry::Corners;
-
-    #[test]
-    fn laps_round_trip_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(dir.path()).unwrap();
-        let row = LapRow {
-            car_id: "c1".into(),
-            lap: 3,
-            lap_time_s: Some(92.5),
-            sector_times_s: [Some(30.0), None, Some(31.0)],
-            out_lap: false,
-            pit: true,
-            safety_car: false,
-            incomplete: false,
-            position: Some(2),
-            t_start_s: 100.0,
-            t_end_s: 192.5,
-            tyre_age_laps: 3,
-            tyre_compound: Some("medium".into()),
-            fuel_kg: None,
-            tyre_wear_pct: Some(Corners::from_array([1.0, 2.0, 3.0, 4.0])),
-            features_json: "{\"x\":1}".into(),
-            gaps_json: None,
-            insight_json: Some("{}".into()),
-        };
-        st.write_laps("s", Some("Spa"), std::slice::from_ref(&row))
-            .unwrap();
-        // Delivered twice: stored once (idempotent on session, car, lap).
-        st.write_laps("s", Some("Spa"), std::slice::from_ref(&row))
-            .unwrap();
-        assert_eq!(st.laps("s", None).unwrap(), vec![row.clone()]);
-        assert!(st.laps("s", Some("other")).unwrap().is_empty());
-        assert!(matches!(
-            st.laps("nope", None),
-            Err(StoreError::NoSession(_))
-        ));
+            &[Val::int(sid), Val::text_opt(car)],
+            |r| {
+                Ok(LapRow {
+                    car_id: r.string(0)?,
+                    lap: r.int(1)?,
+                    lap_time_s: r.f64_opt(2)?,
+                    sector_times_s: [r.f64_opt(3)?, r.f64_opt(4)?, r.f64_opt(5)?],
+                    out_lap: r.bool(6)?,
+                    pit: r.bool(7)?,
+                    safety_car: r.bool(8)?,
+                    incomplete: r.bool(9)?,
+                    position: r.int_opt(10)?,
+                    t_start_s: r.f64(11)?,
+                    t_end_s: r.f64(12)?,
+                    tyre_age_laps: r.int(13)?,
+                    tyre_compound: r.str_opt(14)?,
+                    fuel_kg: r.f64_opt(15)?,
+                    tyre_wear_pct: r.corners(16)?,
+                    features_json: r.string(20)?,
+                    gaps_json: r.str_opt(21)?,
+                    insight_json: r.str_opt(22)?,
+                })
+            },
+        )
     }
 }

@@ -1,21 +1,26 @@
-//! The embedded store: one SQLite file (WAL mode) under the data directory holding sessions,
-//! cars and every accepted sample. Writes come in batches, one transaction each; a sample is
+//! The store: sessions, cars and every accepted sample, in one SQLite file (WAL mode) under
+//! the data directory (the default) or in a PostgreSQL database shared by several processes
+//! (`--store postgres://...`). Writes come in batches, one transaction each; a sample is
 //! keyed by (car, time), so a batch delivered twice is stored once (at-least-once delivery).
 //!
-//! The store is synchronous; the server runs it on a thread of its own.
+//! The store is synchronous; the server runs it on a thread of its own. Both backends offer
+//! the same [`Store`] API and behave the same (the tests run one body of test code on each).
 //!
 //! One module per table, each with its row types and the [`Store`] methods that read and
 //! write it: `sessions` (sessions and cars), `samples`, `laps` (engine-cut laps), `official`
 //! (official timing laps and the classification), `lap_events`, `meta` (`session_meta`),
 //! `profiles` (`driver_profiles`), `alerts` (`coaching_alerts`); `schema` holds the
-//! migrations. Everything public is re-exported here, at the crate root.
+//! migrations of both backends, `db` what the tables share (parameters, rows, statement
+//! helpers) and `pg` the PostgreSQL connection. Everything public is re-exported here.
 
 mod alerts;
 mod by_time;
+mod db;
 mod lap_events;
 mod laps;
 mod meta;
 mod official;
+mod pg;
 mod profiles;
 mod samples;
 mod schema;
@@ -28,11 +33,12 @@ pub use meta::{META_IMPORT_REPORT, META_RESULTS, META_RESULTS_PROVISIONAL};
 pub use official::{ClassifiedCar, OfficialLapRow};
 pub use sessions::{CarInfo, SessionInfo};
 
+use db::Backend;
 use rusqlite::Connection;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use telemetry::Corners;
 
 /// The file name of the store inside the data directory.
 pub const DB_FILE: &str = "pitwall.sqlite";
@@ -47,25 +53,132 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error (connecting, a statement, the server gone...), shown with its cause.
+    #[error("PostgreSQL: {}", pg_message(.0))]
+    Postgres(postgres::Error),
+    /// A `postgres://` URL the store cannot use.
+    #[error("bad PostgreSQL URL: {0}")]
+    BadUrl(String),
+    /// The connection's `search_path` names no existing schema.
+    #[error(
+        "the PostgreSQL search_path names no existing schema: create it, or give ?schema=NAME \
+         (created if missing)"
+    )]
+    NoSchema,
+    /// The PostgreSQL connection was used while a read on it was under way (a callback of
+    /// `for_each_sample` using the store).
+    #[error("the store was used from inside one of its own callbacks")]
+    Reentered,
+    /// The PostgreSQL connection is closed.
+    #[error("the store connection is closed")]
+    Closed,
+    /// A stored value this binary cannot read (NULL where a value is required, or out of range).
+    #[error("stored value in column {index}: {reason}")]
+    Column { index: usize, reason: &'static str },
     #[error("store schema version {found} is newer than this binary understands ({known})")]
     SchemaTooNew { found: i64, known: i64 },
     #[error("no session {0}")]
     NoSession(String),
 }
 
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Postgres(e)
+    }
+}
+
+/// A PostgreSQL error with its cause ("db error: ERROR: ...", "error connecting to server:
+/// Connection refused"): the client's own message alone rarely says what went wrong.
+fn pg_message(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
 /// The result of a store operation.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// The store. Not `Sync`: own it from one thread.
+/// Where a store lives: a SQLite file under a data directory, or a PostgreSQL database.
+///
+/// A PostgreSQL location is a `postgres://` (or `postgresql://`) URL as libpq takes it, e.g.
+/// `postgres://pitwall:secret@db:5432/pitwall?schema=race`. The tables go in the schema named
+/// by PitWall's own `schema=NAME` parameter (created if missing), else in the first schema of
+/// the search path (`options=-c%20search_path%3Drace`, or the server's default: `public`),
+/// which must exist. Only unencrypted connections are supported (no TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The data directory holding [`DB_FILE`].
+    Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// A `postgres://` or `postgresql://` URL is a PostgreSQL location; anything else is a
+    /// data directory (SQLite).
+    pub fn parse(s: &str) -> StoreLocation {
+        let t = s.trim();
+        let lower = t.get(..13).unwrap_or(t).to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            StoreLocation::Postgres(t.to_string())
+        } else {
+            StoreLocation::Sqlite(PathBuf::from(s))
+        }
+    }
+
+    /// Whether this is a PostgreSQL location.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, StoreLocation::Postgres(_))
+    }
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(StoreLocation::parse(s))
+    }
+}
+
+/// Shown with any password in the URL masked (fit for logs).
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(dir) => write!(f, "{}", dir.display()),
+            StoreLocation::Postgres(url) => f.write_str(&redact_password(url)),
+        }
+    }
+}
+
+/// `scheme://user:password@host...` with the password replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// The store. Not `Sync`: own it from one thread. On PostgreSQL, do not open, use or drop it
+/// on an async runtime's worker threads (the sync client blocks; use `spawn_blocking`).
 pub struct Store {
-    conn: Connection,
+    backend: Backend,
+    location: StoreLocation,
+    /// The SQLite file (empty for PostgreSQL).
     path: PathBuf,
     /// (session key, car key) -> car row id, so a batch looks each car up once.
     car_ids: HashMap<(Arc<str>, Arc<str>), i64>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `data_dir`.
+    /// Opens (creating if needed) the SQLite store under `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
             path: data_dir.to_path_buf(),
@@ -79,44 +192,71 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         schema::migrate(&conn)?;
         Ok(Store {
-            conn,
+            backend: Backend::Sqlite(conn),
+            location: StoreLocation::Sqlite(data_dir.to_path_buf()),
             path,
             car_ids: HashMap::new(),
         })
     }
 
-    /// The file this store lives in.
+    /// Opens the store at `location`: SQLite as [`Store::open`], or connects to PostgreSQL
+    /// and migrates its schema (see [`StoreLocation`]).
+    pub fn open_location(location: &StoreLocation) -> Result<Store> {
+        match location {
+            StoreLocation::Sqlite(dir) => Store::open(dir),
+            StoreLocation::Postgres(url) => Ok(Store {
+                backend: Backend::Postgres(Box::new(RefCell::new(pg::Pg::open(url)?))),
+                location: location.clone(),
+                path: PathBuf::new(),
+                car_ids: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Where this store lives.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// The file this store lives in (an empty path for a PostgreSQL store).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Cheap liveness check (for `/ready`).
     pub fn ping(&self) -> Result<()> {
-        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        self.row_opt("SELECT 1", &[], |_| Ok(()))?;
         Ok(())
     }
 
-    /// Checkpoints the WAL into the main file (on clean shutdown).
+    /// Checkpoints the WAL into the main file (on clean shutdown); nothing on PostgreSQL.
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        if let Backend::Sqlite(conn) = &self.backend {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
     }
 }
 
-/// Reads four columns from `first` on as tyre corners (FL, FR, RL, RR); `None` unless all four
-/// are set. Shared by the `samples` and `laps` tables.
-fn corners(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Option<Corners<f64>>> {
-    let v: [Option<f64>; 4] = [
-        r.get(first)?,
-        r.get(first + 1)?,
-        r.get(first + 2)?,
-        r.get(first + 3)?,
-    ];
-    Ok(match v {
-        [Some(a), Some(b), Some(c), Some(d)] => Some(Corners::from_array([a, b, c, d])),
-        _ => None,
-    })
+#[cfg(test)]
+mod location_tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_and_hide_passwords() {
+        assert_eq!(
+            StoreLocation::parse("./data"),
+            StoreLocation::Sqlite("./data".into())
+        );
+        let pg = StoreLocation::parse("postgres://pw:secret@db:5432/x?schema=s");
+        assert!(pg.is_postgres());
+        assert_eq!(pg.to_string(), "postgres://pw:***@db:5432/x?schema=s");
+        assert!(StoreLocation::parse("PostgreSQL://h/x").is_postgres());
+        assert_eq!(
+            StoreLocation::parse("postgres://u@h/x").to_string(),
+            "postgres://u@h/x"
+        );
+    }
 }
 
 /// Rows shared by the tests of several tables.

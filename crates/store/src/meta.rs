@@ -1,8 +1,8 @@
 //! The `session_meta` table: JSON documents attached to a session, one per kind (results,
 //! weather, best laps, import report...).
 
+use crate::db::Val;
 use crate::{Result, Store};
-use rusqlite::{params, OptionalExtension};
 
 /// `session_meta` kind of the official results (the classification).
 pub const META_RESULTS: &str = "results";
@@ -17,10 +17,15 @@ impl Store {
     /// Attaches a JSON document of `kind` (`results`, `weather`, `best_laps`...) to a
     /// session (created if new), replacing any earlier one of that kind.
     pub fn set_session_meta(&mut self, session: &str, kind: &str, json: &str) -> Result<()> {
+        self.retrying(|st| st.set_session_meta_once(session, kind, json))
+    }
+
+    fn set_session_meta_once(&mut self, session: &str, kind: &str, json: &str) -> Result<()> {
         let sid = self.ensure_session(session, None)?;
-        self.conn.execute(
-            "INSERT OR REPLACE INTO session_meta (session_id, kind, json) VALUES (?1, ?2, ?3)",
-            params![sid, kind, json],
+        self.exec(
+            "INSERT INTO session_meta (session_id, kind, json) VALUES (?1, ?2, ?3)
+             ON CONFLICT (session_id, kind) DO UPDATE SET json = excluded.json",
+            &[Val::int(sid), Val::text(kind), Val::text(json)],
         )?;
         Ok(())
     }
@@ -28,36 +33,10 @@ impl Store {
     /// The JSON document of `kind` attached to a session, if any.
     pub fn session_meta(&self, session: &str, kind: &str) -> Result<Option<String>> {
         let sid = self.session_row(session)?;
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT json FROM session_meta WHERE session_id = ?1 AND kind = ?2",
-                params![sid, kind],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::{Store, StoreError};
-
-    #[test]
-    fn session_meta_replaces_per_kind() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(dir.path()).unwrap();
-        st.ensure_session("r", None).unwrap();
-        assert_eq!(st.session_meta("r", "weather").unwrap(), None);
-        st.set_session_meta("r", "weather", "[1]").unwrap();
-        st.set_session_meta("r", "weather", "[2]").unwrap();
-        assert_eq!(
-            st.session_meta("r", "weather").unwrap().as_deref(),
-            Some("[2]")
-        );
-        assert!(matches!(
-            st.session_meta("x", "weather"),
-            Err(StoreError::NoSession(_))
-        ));
+        self.row_opt(
+            "SELECT json FROM session_meta WHERE session_id = ?1 AND kind = ?2",
+            &[Val::int(sid), Val::text(kind)],
+            |r| r.string(0),
+        )
     }
 }

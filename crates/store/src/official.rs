@@ -1,8 +1,9 @@
 //! The `official_laps` table (laps from the official timing files) and the race
 //! classification read from the results documents in `session_meta`.
 
+use crate::db::Val;
+use crate::sessions::INSERT_CAR;
 use crate::{Result, Store, META_RESULTS, META_RESULTS_PROVISIONAL};
-use rusqlite::params;
 use serde::Serialize;
 
 /// One car of a race's classification (see [`Store::classification`]).
@@ -50,79 +51,92 @@ pub struct OfficialLapRow {
     pub class: Option<String>,
 }
 
+/// A lap already stored for the car is replaced.
+const UPSERT_OFFICIAL_LAP: &str = "INSERT INTO official_laps VALUES
+     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+     ON CONFLICT (session_id, car_number, lap) DO UPDATE SET
+      lap_time_s = excluded.lap_time_s, s1_s = excluded.s1_s, s2_s = excluded.s2_s,
+      s3_s = excluded.s3_s, pit_in = excluded.pit_in, pit_time_s = excluded.pit_time_s,
+      flag = excluded.flag, elapsed_s = excluded.elapsed_s, kph = excluded.kph,
+      top_speed_kmh = excluded.top_speed_kmh, driver_number = excluded.driver_number,
+      driver_name = excluded.driver_name, team = excluded.team, class = excluded.class";
+
 impl Store {
     /// Stores official timing laps of a session (created if new) in one transaction; a lap
     /// already stored for the same car is replaced. Each car gets a row in the session's cars
     /// (with 0 samples if it has no telemetry), so it is listed by [`Store::sessions`].
     /// Returns the rows written.
     pub fn write_official_laps(&mut self, session: &str, laps: &[OfficialLapRow]) -> Result<usize> {
+        self.retrying(|st| st.write_official_laps_once(session, laps))
+    }
+
+    fn write_official_laps_once(
+        &mut self,
+        session: &str,
+        laps: &[OfficialLapRow],
+    ) -> Result<usize> {
         let sid = self.ensure_session(session, None)?;
-        let tx = self.conn.transaction()?;
-        {
-            let mut car = tx.prepare_cached(
-                "INSERT OR IGNORE INTO cars (session_id, car_key) VALUES (?1, ?2)",
-            )?;
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO official_laps VALUES
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            )?;
+        self.transaction(|tx| {
             for l in laps {
-                car.execute(params![sid, l.car_number])?;
-                ins.execute(params![
-                    sid,
-                    l.car_number,
-                    l.lap,
-                    l.lap_time_s,
-                    l.s1_s,
-                    l.s2_s,
-                    l.s3_s,
-                    l.pit_in,
-                    l.pit_time_s,
-                    l.flag,
-                    l.elapsed_s,
-                    l.kph,
-                    l.top_speed_kmh,
-                    l.driver_number,
-                    l.driver_name,
-                    l.team,
-                    l.class,
-                ])?;
+                tx.exec(INSERT_CAR, &[Val::int(sid), Val::text(&l.car_number)])?;
+                tx.exec(
+                    UPSERT_OFFICIAL_LAP,
+                    &[
+                        Val::int(sid),
+                        Val::text(&l.car_number),
+                        Val::int(l.lap),
+                        Val::real(l.lap_time_s),
+                        l.s1_s.into(),
+                        l.s2_s.into(),
+                        l.s3_s.into(),
+                        Val::Bool(l.pit_in),
+                        l.pit_time_s.into(),
+                        Val::text(&l.flag),
+                        l.elapsed_s.into(),
+                        l.kph.into(),
+                        l.top_speed_kmh.into(),
+                        Val::int_opt(l.driver_number),
+                        Val::text_opt(l.driver_name.as_deref()),
+                        Val::text_opt(l.team.as_deref()),
+                        Val::text_opt(l.class.as_deref()),
+                    ],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(laps.len())
+            Ok(laps.len())
+        })
     }
 
     /// The official laps of a session (all cars, or one), by car number then lap.
     pub fn official_laps(&self, session: &str, car: Option<&str>) -> Result<Vec<OfficialLapRow>> {
         let sid = self.session_row(session)?;
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT car_number, lap, lap_time_s, s1_s, s2_s, s3_s, pit_in, pit_time_s, flag,
                     elapsed_s, kph, top_speed_kmh, driver_number, driver_name, team, class
-             FROM official_laps WHERE session_id = ?1 AND (?2 IS NULL OR car_number = ?2)
+             FROM official_laps
+             WHERE session_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR car_number = ?2)
              ORDER BY car_number, lap",
-        )?;
-        let rows = stmt.query_map(params![sid, car], |r| {
-            Ok(OfficialLapRow {
-                car_number: r.get(0)?,
-                lap: r.get(1)?,
-                lap_time_s: r.get(2)?,
-                s1_s: r.get(3)?,
-                s2_s: r.get(4)?,
-                s3_s: r.get(5)?,
-                pit_in: r.get(6)?,
-                pit_time_s: r.get(7)?,
-                flag: r.get(8)?,
-                elapsed_s: r.get(9)?,
-                kph: r.get(10)?,
-                top_speed_kmh: r.get(11)?,
-                driver_number: r.get(12)?,
-                driver_name: r.get(13)?,
-                team: r.get(14)?,
-                class: r.get(15)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            &[Val::int(sid), Val::text_opt(car)],
+            |r| {
+                Ok(OfficialLapRow {
+                    car_number: r.string(0)?,
+                    lap: r.int(1)?,
+                    lap_time_s: r.f64(2)?,
+                    s1_s: r.f64_opt(3)?,
+                    s2_s: r.f64_opt(4)?,
+                    s3_s: r.f64_opt(5)?,
+                    pit_in: r.bool(6)?,
+                    pit_time_s: r.f64_opt(7)?,
+                    flag: r.string(8)?,
+                    elapsed_s: r.f64_opt(9)?,
+                    kph: r.f64_opt(10)?,
+                    top_speed_kmh: r.f64_opt(11)?,
+                    driver_number: r.int_opt(12)?,
+                    driver_name: r.str_opt(13)?,
+                    team: r.str_opt(14)?,
+                    class: r.str_opt(15)?,
+                })
+            },
+        )
     }
 
     /// The race's classification: the official results when imported (`session_meta` kind
@@ -160,77 +174,5 @@ impl Store {
             .collect();
         cars.sort_by_key(|c| c.position.unwrap_or(u32::MAX));
         Ok(Some(cars))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::test_util::{official_lap as lap, sample};
-    use crate::{Store, META_RESULTS, META_RESULTS_PROVISIONAL};
-
-    #[test]
-    fn official_laps_are_stored_once_and_counted_per_car() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(dir.path()).unwrap();
-        st.write_batch(&[sample("r", "21", 1.0)]).unwrap();
-        let laps = vec![
-            lap("21", 1, 99.5),
-            lap("021", 1, 101.0),
-            lap("021", 2, 120.0),
-            lap("021", 3, 130.0),
-        ];
-        assert_eq!(st.write_official_laps("r", &laps).unwrap(), 4);
-        // Idempotent: the same laps again replace, not add.
-        st.write_official_laps("r", &laps).unwrap();
-        let back = st.official_laps("r", None).unwrap();
-        assert_eq!(back.len(), 4);
-        assert_eq!(back[0], laps[1]);
-        assert_eq!(
-            st.official_laps("r", Some("021")).unwrap(),
-            laps[1..].to_vec()
-        );
-        let s = st.session("r").unwrap();
-        assert_eq!(s.official_laps, 4);
-        assert_eq!(s.samples, 1);
-        let cars: Vec<_> = s
-            .cars
-            .iter()
-            .map(|c| (c.car_id.as_str(), c.samples, c.official_laps))
-            .collect();
-        assert_eq!(cars, vec![("021", 0, 3), ("21", 1, 1)]);
-    }
-
-    #[test]
-    fn classification_prefers_official_results_and_sorts_by_position() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(dir.path()).unwrap();
-        st.ensure_session("r", None).unwrap();
-        assert_eq!(st.classification("r").unwrap(), None);
-        st.set_session_meta(
-            "r",
-            META_RESULTS_PROVISIONAL,
-            r#"[{"car_number":"7","position":2},{"car_number":"9","car_id":"9#2","position":1}]"#,
-        )
-        .unwrap();
-        let prov = st.classification("r").unwrap().unwrap();
-        let ids: Vec<_> = prov
-            .iter()
-            .map(|c| (c.car_id.as_str(), c.provisional))
-            .collect();
-        assert_eq!(ids, vec![("9#2", true), ("7", true)]);
-        st.set_session_meta(
-            "r",
-            META_RESULTS,
-            r#"[{"car_number":"5"},{"car_number":"7","position":1,"laps":20,"status":"Classified","total_time_s":1800.5},{"position":2}]"#,
-        )
-        .unwrap();
-        let cars = st.classification("r").unwrap().unwrap();
-        assert_eq!(cars.len(), 2, "a row without a car number is skipped");
-        assert_eq!(cars[0].car_id, "7");
-        assert_eq!(cars[0].laps, Some(20));
-        assert_eq!(cars[0].status.as_deref(), Some("Classified"));
-        assert_eq!(cars[0].total_time_s, Some(1800.5));
-        assert!(!cars[0].provisional);
-        assert_eq!((cars[1].car_id.as_str(), cars[1].position), ("5", None));
     }
 }

@@ -1,8 +1,8 @@
 //! The `sessions` and `cars` tables: a session per key, a car per (session, car key) with its
 //! sample count and time span, and the listing that joins them with the lap counts.
 
+use crate::db::Val;
 use crate::{Result, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use telemetry::Sample;
 
@@ -35,6 +35,16 @@ pub struct SessionInfo {
     pub engine_laps: u64,
 }
 
+/// Creates the session if new; a given track fills in a missing one (`keep`) or replaces it.
+const UPSERT_SESSION_KEEP_TRACK: &str = "INSERT INTO sessions (key, track) VALUES (?1, ?2)
+     ON CONFLICT(key) DO UPDATE SET track = COALESCE(sessions.track, excluded.track)";
+const UPSERT_SESSION_SET_TRACK: &str = "INSERT INTO sessions (key, track) VALUES (?1, ?2)
+     ON CONFLICT(key) DO UPDATE SET track = COALESCE(excluded.track, sessions.track)";
+const SESSION_ID: &str = "SELECT id FROM sessions WHERE key = ?1";
+pub(crate) const INSERT_CAR: &str =
+    "INSERT INTO cars (session_id, car_key) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+const CAR_ID: &str = "SELECT id FROM cars WHERE session_id = ?1 AND car_key = ?2";
+
 impl Store {
     /// The row id of the sample's car, creating its session and car rows if new (cached).
     pub(crate) fn car_row(&mut self, s: &Sample) -> Result<i64> {
@@ -42,32 +52,27 @@ impl Store {
         if let Some(id) = self.car_ids.get(&key) {
             return Ok(*id);
         }
-        self.conn.execute(
-            "INSERT INTO sessions (key, track) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET track = COALESCE(sessions.track, excluded.track)",
-            params![&*s.session_id, s.track.as_deref()],
+        self.exec(
+            UPSERT_SESSION_KEEP_TRACK,
+            &[Val::text(&s.session_id), Val::text_opt(s.track.as_deref())],
         )?;
-        let session_row: i64 = self.conn.query_row(
-            "SELECT id FROM sessions WHERE key = ?1",
-            [&*s.session_id],
-            |r| r.get(0),
-        )?;
-        self.conn.execute(
-            "INSERT OR IGNORE INTO cars (session_id, car_key) VALUES (?1, ?2)",
-            params![session_row, &*s.car_id],
-        )?;
-        let car_row: i64 = self.conn.query_row(
-            "SELECT id FROM cars WHERE session_id = ?1 AND car_key = ?2",
-            params![session_row, &*s.car_id],
-            |r| r.get(0),
-        )?;
+        let session_row = self.session_row(&s.session_id)?;
+        self.exec(INSERT_CAR, &[Val::int(session_row), Val::text(&s.car_id)])?;
+        let car_row = self
+            .row_opt(
+                CAR_ID,
+                &[Val::int(session_row), Val::text(&s.car_id)],
+                |r| r.i64(0),
+            )?
+            .ok_or_else(|| StoreError::NoSession(s.session_id.to_string()))?;
         self.car_ids.insert(key, car_row);
         Ok(car_row)
     }
 
     /// Every stored session with its cars, newest first.
     pub fn sessions(&self) -> Result<Vec<SessionInfo>> {
-        let mut stmt = self.conn.prepare(
+        let mut out: Vec<SessionInfo> = Vec::new();
+        self.each_row(
             "SELECT s.key, s.track, c.car_key, c.n_samples, c.first_t_s, c.last_t_s,
                 (SELECT COUNT(*) FROM official_laps o
                  WHERE o.session_id = s.id AND o.car_number = c.car_key),
@@ -75,41 +80,40 @@ impl Store {
                  WHERE l.session_id = s.id AND l.car_key = c.car_key AND l.lap >= 1)
              FROM sessions s LEFT JOIN cars c ON c.session_id = s.id
              ORDER BY s.id DESC, c.car_key",
+            &[],
+            |r| {
+                let key = r.string(0)?;
+                if out.last().map(|s| s.id != key).unwrap_or(true) {
+                    out.push(SessionInfo {
+                        id: key,
+                        track: r.str_opt(1)?,
+                        cars: Vec::new(),
+                        samples: 0,
+                        first_t_s: None,
+                        last_t_s: None,
+                        official_laps: 0,
+                        engine_laps: 0,
+                    });
+                }
+                if let (Some(car_id), Some(s)) = (r.str_opt(2)?, out.last_mut()) {
+                    let c = CarInfo {
+                        car_id,
+                        samples: r.count(3)?,
+                        first_t_s: r.f64_opt(4)?,
+                        last_t_s: r.f64_opt(5)?,
+                        official_laps: r.count(6)?,
+                        engine_laps: r.count(7)?,
+                    };
+                    s.samples += c.samples;
+                    s.official_laps += c.official_laps;
+                    s.engine_laps += c.engine_laps;
+                    s.first_t_s = min_opt(s.first_t_s, c.first_t_s);
+                    s.last_t_s = max_opt(s.last_t_s, c.last_t_s);
+                    s.cars.push(c);
+                }
+                Ok(())
+            },
         )?;
-        let mut rows = stmt.query([])?;
-        let mut out: Vec<SessionInfo> = Vec::new();
-        while let Some(r) = rows.next()? {
-            let key: String = r.get(0)?;
-            if out.last().map(|s| s.id != key).unwrap_or(true) {
-                out.push(SessionInfo {
-                    id: key,
-                    track: r.get(1)?,
-                    cars: Vec::new(),
-                    samples: 0,
-                    first_t_s: None,
-                    last_t_s: None,
-                    official_laps: 0,
-                    engine_laps: 0,
-                });
-            }
-            let car: Option<String> = r.get(2)?;
-            if let (Some(car_id), Some(s)) = (car, out.last_mut()) {
-                let c = CarInfo {
-                    car_id,
-                    samples: r.get::<_, i64>(3)?.max(0) as u64,
-                    first_t_s: r.get(4)?,
-                    last_t_s: r.get(5)?,
-                    official_laps: r.get::<_, i64>(6)?.max(0) as u64,
-                    engine_laps: r.get::<_, i64>(7)?.max(0) as u64,
-                };
-                s.samples += c.samples;
-                s.official_laps += c.official_laps;
-                s.engine_laps += c.engine_laps;
-                s.first_t_s = min_opt(s.first_t_s, c.first_t_s);
-                s.last_t_s = max_opt(s.last_t_s, c.last_t_s);
-                s.cars.push(c);
-            }
-        }
         Ok(out)
     }
 
@@ -124,25 +128,20 @@ impl Store {
     /// Creates the session if it is new (returns its row id). A given `track` replaces the
     /// stored one; `None` keeps it.
     pub fn ensure_session(&mut self, session: &str, track: Option<&str>) -> Result<i64> {
-        self.conn.execute(
-            "INSERT INTO sessions (key, track) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET track = COALESCE(excluded.track, sessions.track)",
-            params![session, track],
+        self.retrying(|st| st.ensure_session_once(session, track))
+    }
+
+    fn ensure_session_once(&mut self, session: &str, track: Option<&str>) -> Result<i64> {
+        self.exec(
+            UPSERT_SESSION_SET_TRACK,
+            &[Val::text(session), Val::text_opt(track)],
         )?;
-        Ok(self
-            .conn
-            .query_row("SELECT id FROM sessions WHERE key = ?1", [session], |r| {
-                r.get(0)
-            })?)
+        self.session_row(session)
     }
 
     /// The row id of a session; [`StoreError::NoSession`] if it is not stored.
     pub(crate) fn session_row(&self, session: &str) -> Result<i64> {
-        self.conn
-            .query_row("SELECT id FROM sessions WHERE key = ?1", [session], |r| {
-                r.get(0)
-            })
-            .optional()?
+        self.row_opt(SESSION_ID, &[Val::text(session)], |r| r.i64(0))?
             .ok_or_else(|| StoreError::NoSession(session.to_string()))
     }
 }
@@ -160,23 +159,5 @@ fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, None) => x,
         (None, y) => y,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::test_util::sample;
-    use crate::{Store, StoreError};
-
-    #[test]
-    fn ensure_session_keeps_or_replaces_the_track() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut st = Store::open(dir.path()).unwrap();
-        st.write_batch(&[sample("r", "21", 1.0)]).unwrap();
-        let id = st.ensure_session("r", None).unwrap();
-        assert_eq!(st.session("r").unwrap().track.as_deref(), Some("Austin"));
-        assert_eq!(st.ensure_session("r", Some("Barber")).unwrap(), id);
-        assert_eq!(st.session("r").unwrap().track.as_deref(), Some("Barber"));
-        assert!(matches!(st.session("x"), Err(StoreError::NoSession(_))));
     }
 }

@@ -33,6 +33,16 @@ impl Server {
 
     /// Starts `pitwall <cmd>` (`serve` or `demo`) on free ports.
     pub fn start_cmd(cmd: &str, data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_cmd_env(cmd, data_dir, extra, &[])
+    }
+
+    /// Starts `pitwall <cmd>` on free ports with extra environment variables.
+    pub fn start_cmd_env(
+        cmd: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(bin())
             .args([
                 cmd,
@@ -44,6 +54,7 @@ impl Server {
             ])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("PITWALL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
