@@ -33,6 +33,14 @@ if [ ! -x "$PY/bin/schemathesis" ]; then
   "$PY/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 "$PY/bin/schemathesis" --version
+# PostgreSQL: the store's tests use the machine's server at 127.0.0.1:5432 (database `test`);
+# start the cluster if it is installed but down.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  for c in /etc/postgresql/*/main; do
+    [ -d "$c" ] && $SUDO pg_ctlcluster "$(basename "$(dirname "$c")")" main start || true
+  done
+fi
 if [ -d "$PITWALL_SHARED/tools/f1-game" ]; then
   bash "$PITWALL_SHARED/tools/f1-game/install.sh"
 else
