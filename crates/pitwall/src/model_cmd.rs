@@ -256,6 +256,18 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     };
     let rows = rows(&store, &a.sessions, a.json)?;
     let report = tires::evaluate(&model, &rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reporting: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.wear_end_pct.is_some())
+        .map(|r| r.session_id.as_str())
+        .collect();
+    if !reporting.is_empty() && !a.json {
+        eprintln!(
+            "note: sessions {} report tyre wear, so their insights are served by the reported-wear predictor, not this model; score it with `pitwall eval --laps --sessions {}`",
+            reporting.iter().copied().collect::<Vec<_>>().join(", "),
+            reporting.iter().copied().collect::<Vec<_>>().join(",")
+        );
+    }
     if let Some(p) = &a.report {
         std::fs::write(p, tires::report_html(&report))
             .with_context(|| format!("writing {}", p.display()))?;
