@@ -36,6 +36,21 @@ fn ready() -> bool {
     ok
 }
 
+/// Runs the game tool (`cmd`, already given its script and any wrapper) with `args` and
+/// returns the summary it prints last, and the session id it streamed.
+fn run_game(mut cmd: Command, args: &[&str]) -> (Value, String) {
+    let out = cmd.args(args).output().expect("run stream.py");
+    assert!(
+        out.status.success(),
+        "stream.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let session = format!("f1-{}", summary["session_uid"].as_str().unwrap());
+    (summary, session)
+}
+
 #[tokio::test]
 async fn stream_py_every_format_lands_in_the_store() {
     if !ready() {
@@ -45,9 +60,11 @@ async fn stream_py_every_format_lands_in_the_store() {
     let mut srv = Server::start(dir.path(), &[]);
     let port = srv.udp.rsplit(':').next().unwrap().to_string();
     for format in ["2023", "2024", "2025"] {
-        let out = Command::new("python3")
-            .arg(shared().join("tools/f1-game/stream.py"))
-            .args([
+        let mut cmd = Command::new("python3");
+        cmd.arg(shared().join("tools/f1-game/stream.py"));
+        let (summary, session) = run_game(
+            cmd,
+            &[
                 "--format",
                 format,
                 "--seconds",
@@ -58,17 +75,8 @@ async fn stream_py_every_format_lands_in_the_store() {
                 "20",
                 "--port",
                 &port,
-            ])
-            .output()
-            .expect("run stream.py");
-        assert!(
-            out.status.success(),
-            "stream.py: {}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let summary: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-        let session = format!("f1-{}", summary["session_uid"].as_str().unwrap());
         let cars = summary["last"].as_object().unwrap();
         assert_eq!(cars.len(), 20);
         // Wait until the last frame is stored, then compare each car's last stored sample.
@@ -147,11 +155,13 @@ async fn stream_py_race_insights_use_the_game_wear() {
     let mut srv = Server::start(dir.path(), &[]);
     let port = srv.udp.rsplit(':').next().unwrap().to_string();
     let fast = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/f1-stream-fast.py");
-    let out = Command::new("python3")
-        .arg(fast)
+    let mut cmd = Command::new("python3");
+    cmd.arg(fast)
         .args(["--warp", "40"])
-        .arg(shared().join("tools/f1-game/stream.py"))
-        .args([
+        .arg(shared().join("tools/f1-game/stream.py"));
+    let (_, session) = run_game(
+        cmd,
+        &[
             "--format",
             "2025",
             "--seconds",
@@ -162,17 +172,8 @@ async fn stream_py_race_insights_use_the_game_wear() {
             "6",
             "--port",
             &port,
-        ])
-        .output()
-        .expect("run stream.py");
-    assert!(
-        out.status.success(),
-        "stream.py: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    let session = format!("f1-{}", summary["session_uid"].as_str().unwrap());
     // Wait until every car's lap 6 insight is stored.
     let dir_path = dir.path().to_path_buf();
     let sess = session.clone();
