@@ -166,6 +166,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/drivers/{id}/profile", get(crate::api::driver_profile))
         .route("/api/drivers/{id}/alerts", get(crate::api::driver_alerts))
+        .route("/api/agents", get(agents))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -177,6 +178,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// The live workers of the Redis bus (role, partitions, processed, pending, lag), this server
+/// included; an empty list on the in-process bus.
+async fn agents(State(st): State<Arc<AppState>>) -> Response {
+    let Some(r) = &st.redis else {
+        return Json(serde_json::json!({"bus": "in-process", "agents": []})).into_response();
+    };
+    match r.workers().await {
+        Ok(list) => Json(serde_json::json!({"bus": "redis", "agents": list})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"error": format!("the worker registry is unreachable: {e}")})),
+        )
+            .into_response(),
+    }
 }
 
 pub fn now_rfc3339() -> String {

@@ -411,6 +411,100 @@ impl RedisBus {
         }
     }
 
+    /// Publishes `messages` only if `once_tag` was never published before (within `ttl_ms`):
+    /// `SET {prefix}:once:{tag} NX PX ttl` and the XADDs in one Lua script, so the marking and
+    /// the publishing happen together or not at all. `Ok(false)`: already published, nothing
+    /// added. For stages that may handle a message twice (a worker taking over a dead one's
+    /// partition) yet must emit once, keyed for instance (session, car, lap, revision).
+    pub async fn publish_once(
+        &self,
+        once_tag: &str,
+        ttl_ms: u64,
+        messages: &[Message],
+    ) -> Result<bool, BusError> {
+        if !self.is_running() {
+            return Err(BusError::Closed);
+        }
+        let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(messages.len());
+        for m in messages {
+            self.entries_of(m, &mut entries)?;
+        }
+        const SCRIPT: &str = "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then \
+                              return 0 end \
+                              for i = 2, #KEYS do \
+                              redis.call('XADD', KEYS[i], '*', ARGV[2], ARGV[i + 1]) end \
+                              return 1";
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SCRIPT)
+            .arg(entries.len() + 1)
+            .arg(format!("{}:once:{once_tag}", self.shared.cfg.key_prefix));
+        for (key, _) in &entries {
+            cmd.arg(key);
+        }
+        cmd.arg(ttl_ms.max(1)).arg(wire::FIELD);
+        for (_, bytes) in &entries {
+            cmd.arg(bytes.as_slice());
+        }
+        let mut conn = self.link.get().await?;
+        let c = &self.shared.counters;
+        match cmd.query_async::<u64>(&mut conn).await {
+            Ok(1) => {
+                add(&c.published, messages.len() as u64);
+                add(&c.entries_added, entries.len() as u64);
+                add(&c.publish_round_trips, 1);
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(self.link.failed(&e).await),
+        }
+    }
+
+    /// The messages of telemetry partition `partition` before entry `before_id` (exclusive),
+    /// oldest first, read with XRANGE in pages: how a worker that takes a partition over
+    /// rebuilds a session's state from the stream's start.
+    pub async fn telemetry_before(
+        &self,
+        partition: usize,
+        before_id: &str,
+    ) -> Result<Vec<Message>, BusError> {
+        let key = self.shared.keys.telemetry(partition);
+        let mut out = Vec::new();
+        let mut from = "-".to_string();
+        loop {
+            let mut conn = self.link.get().await?;
+            let reply: redis::streams::StreamRangeReply = match redis::cmd("XRANGE")
+                .arg(&key)
+                .arg(&from)
+                .arg(format!("({before_id}"))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return Err(self.link.failed(&e).await),
+            };
+            let Some(last) = reply.ids.last().map(|e| e.id.clone()) else {
+                break;
+            };
+            for e in &reply.ids {
+                let bytes: Option<Vec<u8>> = e.get(wire::FIELD);
+                match bytes.as_deref().map(wire::decode) {
+                    Some(Ok(m)) => out.push(m),
+                    Some(Err(err)) => {
+                        tracing::warn!(target: "bus::redis", stream = %key, id = %e.id, error = %err, "undecodable entry skipped in a rebuild");
+                    }
+                    None => {}
+                }
+            }
+            if reply.ids.len() < 500 {
+                break;
+            }
+            from = format!("({last}");
+        }
+        Ok(out)
+    }
+
     /// The stream entries of one message.
     fn entries_of(&self, m: &Message, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), BusError> {
         let keys = &self.shared.keys;

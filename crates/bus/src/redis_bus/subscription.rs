@@ -132,6 +132,11 @@ impl RedisSubscription {
         self.unacked.len()
     }
 
+    /// Where a delivery not acked yet came from: (partition / stream index, Redis entry id).
+    pub fn entry_of(&self, delivery: &Delivery) -> Option<(usize, String)> {
+        self.unacked.get(&delivery.id).cloned()
+    }
+
     /// True while this subscription's own connection works.
     pub fn is_ready(&self) -> bool {
         self.link.is_ready()
