@@ -354,7 +354,8 @@ async fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
         data.path(),
         &["--config", cfg_s, "--bus", &url, "--workers"],
     );
-    let common_args = ["--config", cfg_s, "--claim-idle-ms", "2000"];
+    // The default claim time (30 s): nothing may depend on re-deliveries of idle entries.
+    let common_args = ["--config", cfg_s];
     let mut store = Worker::start(
         "store",
         "store-1",
