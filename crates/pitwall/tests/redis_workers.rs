@@ -337,6 +337,14 @@ async fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
     let mut want = Vec::new();
     for (s, d) in names.iter().zip(&emb_dirs) {
         let mut emb = Server::start(d.path(), &[]);
+        let v: Value = reqwest::get(emb.url("/api/agents"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["bus"], "in-process", "{v}");
+        assert_eq!(v["agents"], serde_json::json!([]));
         want.push(settled_laps(&emb, s).await);
         emb.stop();
     }
@@ -448,6 +456,21 @@ async fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
             "a revised insight with a pit window for {s}: {seen:?}"
         );
     }
+    // The replays' servers deleted their own consumer groups when they stopped: only the
+    // running server's are left.
+    let groups = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "XINFO",
+            "GROUPS",
+            "pitwall:insights",
+        ])
+        .output()
+        .expect("redis-cli");
+    let groups = String::from_utf8_lossy(&groups.stdout).to_string();
+    let ws_groups = groups.lines().filter(|l| l.starts_with("ws-")).count();
+    assert_eq!(ws_groups, 1, "{groups}");
     // The delivery server fed its cache (and WebSocket clients) from the insights stream.
     assert!(
         agents(&srv)

@@ -210,6 +210,18 @@ mod tests {
     }
 
     #[test]
+    fn the_bus_is_a_redis_url_and_workers_need_it() {
+        let c: Config = toml::from_str("bus = \"redis://127.0.0.1:6379\"\nworkers = true").unwrap();
+        assert!(c.validate().is_ok());
+        let c: Config = toml::from_str("bus = \"127.0.0.1:6379\"").unwrap();
+        assert!(c.validate().is_err(), "not a redis:// URL");
+        let c: Config = toml::from_str("workers = true").unwrap();
+        assert!(c.validate().is_err(), "--workers without a Redis bus");
+        let c: Config = toml::from_str("bus = \"redis://h:1\"\nbus_partitions = 0").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn the_store_is_sqlite_under_data_dir_unless_a_url_is_given() {
         let c = Config::default();
         assert_eq!(

@@ -397,8 +397,19 @@ impl Running {
         }
         if let Some(t) = self.heartbeat_task {
             t.abort();
-            if let Some(r) = &self.state.redis {
-                let _ = r.unregister_worker(&self.state.instance).await;
+        }
+        if let Some(r) = &self.state.redis {
+            let _ = r.unregister_worker(&self.state.instance).await;
+            // This instance's own groups: nobody else reads them.
+            for (topic, g) in [
+                (Topic::Telemetry, "ws"),
+                (Topic::Insights, "ws"),
+                (Topic::Insights, "cache"),
+            ] {
+                let group = format!("{g}-{}", self.state.instance);
+                if let Err(e) = r.destroy_group(topic, &group).await {
+                    tracing::warn!(error = %e, group, "could not delete a consumer group");
+                }
             }
         }
         tracing::info!(

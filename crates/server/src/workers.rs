@@ -268,6 +268,11 @@ pub async fn run(
     }
     beat.abort();
     let _ = bus.unregister_worker(&cfg.id).await;
+    if cfg.role == Role::Analysis {
+        let _ = bus
+            .destroy_group(Topic::Insights, &format!("windows-{}", cfg.id))
+            .await;
+    }
     Ok(())
 }
 

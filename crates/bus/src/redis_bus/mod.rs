@@ -571,6 +571,21 @@ impl RedisBus {
         RedisSubscription::open(self.shared.clone(), topic, group, consumer, opts).await
     }
 
+    /// Deletes consumer group `group` from every stream of `topic` (XGROUP DESTROY), with its
+    /// pending list: for groups of one process (a server's `ws-{id}`) at a clean shutdown, so
+    /// they do not pile up. Returns how many streams had it.
+    pub async fn destroy_group(&self, topic: Topic, group: &str) -> Result<u64, BusError> {
+        let mut conn = self.link.get().await?;
+        let mut pipe = redis::pipe();
+        for key in self.shared.keys.streams(topic) {
+            pipe.cmd("XGROUP").arg("DESTROY").arg(key).arg(group);
+        }
+        match pipe.query_async::<Vec<u64>>(&mut conn).await {
+            Ok(v) => Ok(v.iter().sum()),
+            Err(e) => Err(self.link.failed(&e).await),
+        }
+    }
+
     /// Entries of the dead-letter stream, newest first.
     pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
         let mut conn = self.link.get().await?;
