@@ -10,8 +10,9 @@
 //!
 //! An analysis worker keeps one `SessionAnalysis` per session of the partitions it holds. The
 //! first time it meets a session (a fresh one, or one it took over from a dead worker) it
-//! rebuilds the session's state from the partition's stream start up to that entry, emitting
-//! nothing; what it then emits goes through [`RedisBus::publish_once`] keyed (session, car,
+//! rebuilds the session's state from the partition's stream, from the session's first entry
+//! (marked in the partition's checkpoint hash by whoever met the session first) up to the
+//! entry in hand, emitting nothing; what it then emits goes through [`RedisBus::publish_once`] keyed (session, car,
 //! lap, revision), so a lap handled by two workers (the dead one before its ack, the survivor
 //! after) is emitted once.
 
@@ -421,23 +422,28 @@ fn analysis_loop(
         };
         if !st.known.contains(&session) {
             if let Some((part, entry)) = sub.entry_of(&d) {
-                match rt.block_on(bus.telemetry_before(part, &entry)) {
-                    Ok(history) => {
-                        let n = history.len();
-                        for m in history
-                            .iter()
-                            .filter(|m| session_of(m).as_deref() == Some(&session))
-                        {
-                            st.apply(m, &mut discard);
-                            discard.clear();
+                // Everything depends on Redis here: wait for it rather than skip (order).
+                let history = loop {
+                    match rt.block_on(history_of(&bus, part, &session, &entry)) {
+                        Ok(h) => break Some(h),
+                        Err(e) if bus.is_running() => {
+                            tracing::warn!(error = %e, session = %session, "cannot rebuild a session's state yet");
+                            std::thread::sleep(Duration::from_millis(200));
                         }
-                        tracing::info!(session = %session, partition = part, entries = n, "session state rebuilt from the stream");
+                        Err(_) => break None,
                     }
-                    Err(e) => {
-                        // Not acked: delivered again (claimed) once the bus is back.
-                        tracing::warn!(error = %e, session = %session, "cannot rebuild a session's state");
-                        continue;
-                    }
+                };
+                let Some(history) = history else { break };
+                let n = history.len();
+                for m in history
+                    .iter()
+                    .filter(|m| session_of(m).as_deref() == Some(&session))
+                {
+                    st.apply(m, &mut discard);
+                    discard.clear();
+                }
+                if n > 0 {
+                    tracing::info!(session = %session, partition = part, entries = n, "session state rebuilt from the stream");
                 }
             }
             st.known.insert(session.clone());
@@ -457,6 +463,28 @@ fn analysis_loop(
         p.pending.store(sub.pending() as u64, Ordering::Relaxed);
     }
     win_task.abort();
+}
+
+/// What came before entry `entry` of `session` in partition `part`. The session's first
+/// entry id is kept in the partition's checkpoint hash by whoever met the session first
+/// (before acking anything of it): no mark means nothing of the session was handled yet, so
+/// there is nothing to replay; a mark bounds the replay to the session's own stretch.
+async fn history_of(
+    bus: &RedisBus,
+    part: usize,
+    session: &str,
+    entry: &str,
+) -> Result<Vec<Message>, bus::BusError> {
+    match bus.get_checkpoint(part, session).await? {
+        Some(first) => {
+            let first = String::from_utf8_lossy(&first).to_string();
+            bus.telemetry_range(part, &first, entry).await
+        }
+        None => {
+            bus.put_checkpoint(part, session, entry.as_bytes()).await?;
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// Publishes one output of the analysis once (keyed by what it is about).

@@ -459,17 +459,18 @@ impl RedisBus {
         }
     }
 
-    /// The messages of telemetry partition `partition` before entry `before_id` (exclusive),
-    /// oldest first, read with XRANGE in pages: how a worker that takes a partition over
-    /// rebuilds a session's state from the stream's start.
-    pub async fn telemetry_before(
+    /// The messages of telemetry partition `partition` from entry `from_id` (inclusive; `-`
+    /// for the stream's start) to entry `before_id` (exclusive), oldest first, read with
+    /// XRANGE in pages: how a worker that takes a partition over rebuilds a session's state.
+    pub async fn telemetry_range(
         &self,
         partition: usize,
+        from_id: &str,
         before_id: &str,
     ) -> Result<Vec<Message>, BusError> {
         let key = self.shared.keys.telemetry(partition);
         let mut out = Vec::new();
-        let mut from = "-".to_string();
+        let mut from = from_id.to_string();
         loop {
             let mut conn = self.link.get().await?;
             let reply: redis::streams::StreamRangeReply = match redis::cmd("XRANGE")
