@@ -772,3 +772,45 @@ async fn strategy_jobs_go_to_one_of_the_competing_strategy_workers() {
     assert!(recv(ins.as_mut(), 200).await.is_none());
     assert_eq!(bus.stream_keys(Topic::Strategy), ["pwtest:strategy"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_is_cancel_safe_in_select_and_under_timeouts() {
+    let redis = RedisServer::start();
+    let bus = RedisBus::connect(
+        &redis.url(),
+        RedisBusConfig {
+            block_ms: 200,
+            claim_idle_ms: 60_000,
+            ..cfg("cancel")
+        },
+    )
+    .await
+    .unwrap();
+    let mut sub = bus
+        .subscribe_with(Topic::Insights, "g", SubscribeOptions::default())
+        .await
+        .unwrap();
+    let publisher = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            for i in 0..40 {
+                bus.publish("c", profile(i)).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(7)).await;
+            }
+        })
+    };
+    // Timeouts shorter than a blocking read cancel `next` over and over (as a `select!`
+    // does): every entry still arrives, none waits for a claim.
+    let mut got = 0;
+    let t0 = Instant::now();
+    while got < 40 && t0.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(5), sub.next()).await {
+            sub.ack(&d).await.unwrap();
+            got += 1;
+        }
+    }
+    publisher.await.unwrap();
+    assert_eq!(got, 40);
+    assert_eq!(sub.pending(), 0);
+    assert_eq!(bus.stats().claimed, 0);
+}

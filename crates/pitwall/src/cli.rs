@@ -57,6 +57,12 @@ pub enum Command {
     Train(crate::model_cmd::TrainArgs),
     /// Score a tire model on sessions it never saw, beside the baselines (table, JSON, HTML report).
     Eval(crate::model_cmd::EvalArgs),
+    /// Run one stage as a worker on the Redis bus: `analysis` (the sessions of the telemetry
+    /// partitions it holds a lease on), `strategy` (pit-window Monte Carlo jobs) or `store`
+    /// (the one writer of the store). Pair with `pitwall serve --bus ... --workers`.
+    Worker(WorkerArgs),
+    /// The live workers on the Redis bus: role, partitions, processed, pending, lag.
+    Agents(AgentsArgs),
     /// Benchmarks with a built-in load generator (`pitwall bench ingest --help`).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -73,6 +79,114 @@ pub struct DataDirArg {
 pub struct SessionsArgs {
     #[command(flatten)]
     pub data_dir: DataDirArg,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum RoleArg {
+    Analysis,
+    Strategy,
+    Store,
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The stage this worker runs.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The Redis bus: redis://HOST:PORT.
+    #[arg(long, env = "PITWALL_BUS", value_name = "URL", hide_env_values = true)]
+    pub bus: String,
+    /// The worker's name in the registry [default: host-pid-nanos].
+    #[arg(long, env = "PITWALL_WORKER_ID")]
+    pub id: Option<String>,
+    /// Telemetry partitions of the Redis bus; every server and worker must agree [default: 8].
+    #[arg(long, env = "PITWALL_BUS_PARTITIONS")]
+    pub bus_partitions: Option<usize>,
+    /// Store (role store): a PostgreSQL URL, as `serve --store`.
+    #[arg(
+        long,
+        env = "PITWALL_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
+    /// Store directory (role store, SQLite) [default: ./pitwall-data].
+    #[arg(long, env = "PITWALL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML file with the server settings the stage uses (bus_partitions, model,
+    /// strategy_live_iterations, strategy_seed, store batching).
+    #[arg(long, env = "PITWALL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Tire model file (role analysis) [default: the shipped one].
+    #[arg(long, env = "PITWALL_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Partition lease ttl, ms: how soon a dead analysis worker's sessions move to another.
+    #[arg(long, env = "PITWALL_LEASE_TTL_MS", default_value_t = 10_000)]
+    pub lease_ttl_ms: u64,
+    /// Pending messages idle this long are taken over from a dead worker of the same group, ms.
+    #[arg(long, env = "PITWALL_CLAIM_IDLE_MS", default_value_t = 30_000)]
+    pub claim_idle_ms: u64,
+    /// Log format [default: text].
+    #[arg(long, env = "PITWALL_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+impl WorkerArgs {
+    /// The worker's settings: flags over the config file over the defaults.
+    pub fn config(&self) -> anyhow::Result<server::workers::WorkerConfig> {
+        let mut c = match &self.config {
+            Some(p) => Config::from_toml_file(p)?,
+            None => Config::default(),
+        };
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        if let Some(u) = &self.store {
+            c.store = Some(u.clone());
+        }
+        if let Some(m) = &self.model {
+            c.model = Some(m.clone());
+        }
+        if let Some(f) = self.log_format {
+            c.log_format = match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
+        if let Some(n) = self.bus_partitions {
+            c.bus_partitions = n;
+        }
+        c.bus = Some(self.bus.clone());
+        c.validate()?;
+        Ok(server::workers::WorkerConfig {
+            role: match self.role {
+                RoleArg::Analysis => server::workers::Role::Analysis,
+                RoleArg::Strategy => server::workers::Role::Strategy,
+                RoleArg::Store => server::workers::Role::Store,
+            },
+            bus_url: self.bus.clone(),
+            id: self
+                .id
+                .clone()
+                .unwrap_or_else(bus::redis_bus::default_worker_id),
+            lease_ttl_ms: self.lease_ttl_ms,
+            claim_idle_ms: self.claim_idle_ms,
+            server: c,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct AgentsArgs {
+    /// The Redis bus: redis://HOST:PORT.
+    #[arg(long, env = "PITWALL_BUS", value_name = "URL", hide_env_values = true)]
+    pub bus: String,
+    /// Telemetry partitions of the bus (as the workers were started with).
+    #[arg(long, env = "PITWALL_BUS_PARTITIONS", default_value_t = 8)]
+    pub bus_partitions: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -108,6 +222,17 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "PITWALL_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// The bus between the stages: redis://HOST:PORT for Redis Streams shared with other
+    /// servers and `pitwall worker`s [default: in process].
+    #[arg(long, env = "PITWALL_BUS", value_name = "URL", hide_env_values = true)]
+    pub bus: Option<String>,
+    /// With --bus: ingest and delivery only (WebSocket clients, latest-insight cache); the
+    /// analysis, strategy and store stages run as `pitwall worker --role ...`.
+    #[arg(long, env = "PITWALL_WORKERS")]
+    pub workers: bool,
+    /// Telemetry partitions of the Redis bus; every server and worker must agree [default: 8].
+    #[arg(long, env = "PITWALL_BUS_PARTITIONS")]
+    pub bus_partitions: Option<usize>,
     /// TOML file with any of the settings (buffer sizes, limits...): see config/pitwall.example.toml in the repository.
     #[arg(long, env = "PITWALL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -148,6 +273,15 @@ impl ServeArgs {
         }
         if let Some(u) = &self.store {
             c.store = Some(u.clone());
+        }
+        if let Some(b) = &self.bus {
+            c.bus = Some(b.clone());
+        }
+        if self.workers {
+            c.workers = true;
+        }
+        if let Some(n) = self.bus_partitions {
+            c.bus_partitions = n;
         }
         if let Some(f) = self.log_format {
             c.log_format = match f {

@@ -132,6 +132,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => tokio::task::spawn_blocking(move || model_cmd::train(a)).await?,
         Command::Eval(a) => tokio::task::spawn_blocking(move || model_cmd::eval(a)).await?,
         Command::Strategy(a) => tokio::task::spawn_blocking(move || strategy_cmd::run(a)).await?,
+        Command::Worker(a) => {
+            let cfg = a.config()?;
+            init_logging(cfg.server.log_format);
+            let stop = shutdown_signal();
+            let role = cfg.role.name();
+            server::workers::run(cfg, stop, |id| {
+                println!("pitwall worker ready id={id} role={role}");
+            })
+            .await
+        }
+        Command::Agents(a) => agents(a).await,
         Command::Bench(b) => {
             init_logging(LogFormat::Text);
             bench::run(b).await
@@ -151,6 +162,56 @@ pub(crate) fn print_listening(running: &server::Running) {
             .unwrap_or_else(|| "off".into()),
         running.http_addr
     );
+}
+
+/// `pitwall agents`: the worker registry as a table or JSON.
+async fn agents(a: cli::AgentsArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let cfg = bus::RedisBusConfig {
+        partitions: a.bus_partitions,
+        ..bus::RedisBusConfig::default()
+    };
+    let bus = bus::RedisBus::connect(&a.bus, cfg)
+        .await
+        .with_context(|| format!("connecting to the Redis bus at {}", a.bus))?;
+    let list = bus.workers().await?;
+    let mut out = std::io::stdout().lock();
+    let written = if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)
+    } else if list.is_empty() {
+        writeln!(out, "no live workers")
+    } else {
+        (|| -> std::io::Result<()> {
+            writeln!(
+                out,
+                "{:<36} {:<9} {:<16} {:>10} {:>8} {:>8}",
+                "ID", "ROLE", "PARTITIONS", "PROCESSED", "PENDING", "LAG_MS"
+            )?;
+            for w in &list {
+                let parts = w
+                    .partitions
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                writeln!(
+                    out,
+                    "{:<36} {:<9} {:<16} {:>10} {:>8} {:>8}",
+                    w.id,
+                    w.role,
+                    if parts.is_empty() { "-".into() } else { parts },
+                    w.processed,
+                    w.pending,
+                    w.lag_ms
+                )?;
+            }
+            Ok(())
+        })()
+    };
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

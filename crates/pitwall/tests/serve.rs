@@ -261,6 +261,7 @@ async fn health_ready_docs_and_openapi() {
         .await
         .unwrap();
     assert!(spec["paths"]["/api/telemetry/ingest"]["post"].is_object());
+    assert!(spec["paths"]["/api/agents"]["get"].is_object());
     let point = &spec["components"]["schemas"]["TelemetryPoint"]["properties"];
     for k in [
         "meta_time",

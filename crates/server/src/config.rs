@@ -29,6 +29,14 @@ pub struct Config {
     /// [`store::StoreLocation`]); `None` = the SQLite store under `data_dir`.
     pub store: Option<String>,
     pub log_format: LogFormat,
+    /// The bus between the stages: `None` = in process (the default); `redis://HOST:PORT` =
+    /// Redis Streams, shared with other servers and `pitwall worker`s.
+    pub bus: Option<String>,
+    /// Telemetry partitions of the Redis bus (every process of a deployment must agree).
+    pub bus_partitions: usize,
+    /// With a Redis bus: run only ingest and delivery (WebSocket hub, latest-insight cache),
+    /// leaving analysis, strategy and the store writer to `pitwall worker --role ...`.
+    pub workers: bool,
     /// Largest HTTP request body accepted, bytes (default 8 MiB).
     pub body_limit_bytes: usize,
     /// Points the ingest ring holds before it drops the oldest.
@@ -72,6 +80,9 @@ impl Default for Config {
             data_dir: PathBuf::from("./pitwall-data"),
             store: None,
             log_format: LogFormat::Text,
+            bus: None,
+            bus_partitions: 8,
+            workers: false,
             body_limit_bytes: 8 * 1024 * 1024,
             ring_capacity: 20_000,
             ring_batch_points: 40,
@@ -129,7 +140,22 @@ impl Config {
 
     /// Checks values that would make the server misbehave.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive: [(&'static str, u64); 11] = [
+        if let Some(b) = self.bus.as_deref() {
+            if !(b.starts_with("redis://") || b.starts_with("rediss://")) {
+                return Err(ConfigError::Invalid {
+                    field: "bus",
+                    reason: format!("{b:?} is not a redis://HOST:PORT URL"),
+                });
+            }
+        }
+        if self.workers && self.bus.is_none() {
+            return Err(ConfigError::Invalid {
+                field: "workers",
+                reason: "needs a Redis bus (--bus redis://HOST:PORT) that the workers share".into(),
+            });
+        }
+        let positive: [(&'static str, u64); 12] = [
+            ("bus_partitions", self.bus_partitions as u64),
             (
                 "strategy_live_iterations",
                 self.strategy_live_iterations as u64,
@@ -181,6 +207,18 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_bus_is_a_redis_url_and_workers_need_it() {
+        let c: Config = toml::from_str("bus = \"redis://127.0.0.1:6379\"\nworkers = true").unwrap();
+        assert!(c.validate().is_ok());
+        let c: Config = toml::from_str("bus = \"127.0.0.1:6379\"").unwrap();
+        assert!(c.validate().is_err(), "not a redis:// URL");
+        let c: Config = toml::from_str("workers = true").unwrap();
+        assert!(c.validate().is_err(), "--workers without a Redis bus");
+        let c: Config = toml::from_str("bus = \"redis://h:1\"\nbus_partitions = 0").unwrap();
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub struct SessionSummary {
     paths(
         ingest,
         sessions,
+        agents,
         health,
         ready,
         metrics,
@@ -119,6 +120,8 @@ pub struct SessionSummary {
     components(schemas(
         ErrorBody,
         IngestResponse,
+        AgentsResponse,
+        Agent,
         RejectedPoint,
         Health,
         Ready,
@@ -166,6 +169,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/drivers/{id}/profile", get(crate::api::driver_profile))
         .route("/api/drivers/{id}/alerts", get(crate::api::driver_alerts))
+        .route("/api/agents", get(agents))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -177,6 +181,73 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// One live worker (or server) of the Redis bus, as its last heartbeat said.
+#[derive(Serialize, ToSchema)]
+pub struct Agent {
+    pub id: String,
+    /// `analysis`, `strategy`, `store`, `delivery` (a `serve --workers`) or `server`.
+    pub role: String,
+    /// Telemetry partitions held (analysis workers).
+    pub partitions: Vec<usize>,
+    /// Messages handled since the worker started.
+    pub processed: u64,
+    /// Messages delivered to it and not acknowledged yet.
+    pub pending: u64,
+    /// Age of the newest message it handled when it handled it, ms.
+    pub lag_ms: u64,
+    /// When the heartbeat was written, Unix ms.
+    pub heartbeat_unix_ms: u64,
+}
+
+/// `GET /api/agents`.
+#[derive(Serialize, ToSchema)]
+pub struct AgentsResponse {
+    /// `redis` or `in-process`.
+    pub bus: String,
+    /// The live workers, by id (none on the in-process bus).
+    pub agents: Vec<Agent>,
+}
+
+/// The live workers of the Redis bus (role, partitions, processed, pending, lag), this server
+/// included; an empty list on the in-process bus.
+#[utoipa::path(get, path = "/api/agents", responses(
+    (status = 200, body = AgentsResponse),
+    (status = 503, description = "The worker registry (Redis) is unreachable", body = ErrorBody)
+))]
+pub async fn agents(State(st): State<Arc<AppState>>) -> Response {
+    let Some(r) = &st.redis else {
+        return Json(AgentsResponse {
+            bus: "in-process".into(),
+            agents: Vec::new(),
+        })
+        .into_response();
+    };
+    match r.workers().await {
+        Ok(list) => Json(AgentsResponse {
+            bus: "redis".into(),
+            agents: list
+                .into_iter()
+                .map(|w| Agent {
+                    id: w.id,
+                    role: w.role,
+                    partitions: w.partitions,
+                    processed: w.processed,
+                    pending: w.pending,
+                    lag_ms: w.lag_ms,
+                    heartbeat_unix_ms: w.heartbeat_unix_ms,
+                })
+                .collect(),
+        })
+        .into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry_unavailable",
+            None,
+            format!("the worker registry is unreachable: {e}"),
+        ),
+    }
 }
 
 pub fn now_rfc3339() -> String {

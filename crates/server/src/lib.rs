@@ -23,10 +23,11 @@ pub mod ring;
 pub mod stage;
 pub mod stored;
 pub mod udp;
+pub mod workers;
 pub mod ws;
 
 use anyhow::Context;
-use bus::{Bus, InProcessBus, Message, Subscription, TelemetryBatch, Topic};
+use bus::{Bus, InProcessBus, Message, RedisBus, Subscription, TelemetryBatch, Topic};
 pub use config::{Config, LogFormat};
 use metrics::{Metrics, PointRejected, PointsAccepted, RingDropped};
 use parking_lot::Mutex;
@@ -48,6 +49,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub ring: Arc<IngestRing>,
     pub bus: Arc<dyn Bus>,
+    /// The Redis bus when `--bus redis://...` (for the worker registry: `/api/agents`).
+    pub redis: Option<Arc<RedisBus>>,
+    /// This server's id on the bus (its consumer groups and registry entry derive from it).
+    pub instance: String,
+    /// Insights the latest-insight cache took (the delivery role's `processed`).
+    pub insights_seen: std::sync::atomic::AtomicU64,
     pub hub: Arc<ws::Hub>,
     /// A read connection for queries (the writer has its own).
     pub reader: Arc<Mutex<Store>>,
@@ -167,8 +174,10 @@ pub struct Running {
     udp_task: Option<tokio::task::JoinHandle<()>>,
     batcher_task: tokio::task::JoinHandle<()>,
     hub_task: tokio::task::JoinHandle<()>,
-    store_thread: std::thread::JoinHandle<()>,
-    analysis_thread: std::thread::JoinHandle<()>,
+    /// `None` when the stages run as workers (`--workers`).
+    store_thread: Option<std::thread::JoinHandle<()>>,
+    analysis_thread: Option<std::thread::JoinHandle<()>>,
+    heartbeat_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the store, binds the sockets and starts every task.
@@ -176,11 +185,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
     let metrics = Arc::new(Metrics::new());
     let location = config.store_location();
+    let local_stages = !config.workers;
     // Off the async threads: the PostgreSQL client blocks (and panics inside a runtime).
     let (writer_store, reader) = {
         let at = location.clone();
-        tokio::task::spawn_blocking(move || -> store::Result<(Store, Store)> {
-            Ok((Store::open_location(&at)?, Store::open_location(&at)?))
+        tokio::task::spawn_blocking(move || -> store::Result<(Option<Store>, Store)> {
+            let writer = if local_stages {
+                Some(Store::open_location(&at)?)
+            } else {
+                None
+            };
+            Ok((writer, Store::open_location(&at)?))
         })
         .await?
         .with_context(|| format!("opening the store at {location}"))?
@@ -191,7 +206,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.ring_batch_points,
         Duration::from_millis(config.ring_batch_ms),
     ));
-    let bus: Arc<dyn Bus> = InProcessBus::new(config.bus_capacity);
+    let instance = bus::redis_bus::default_worker_id();
+    let (bus, redis): (Arc<dyn Bus>, Option<Arc<RedisBus>>) = match config.bus.as_deref() {
+        Some(url) => {
+            let r = RedisBus::connect(url, workers::redis_config(&config, &instance))
+                .await
+                .with_context(|| format!("connecting to the Redis bus at {url}"))?;
+            (r.clone(), Some(r))
+        }
+        None => (InProcessBus::new(config.bus_capacity), None),
+    };
+    // Every server gets every insight and every sample for its own WebSocket clients and
+    // cache: with Redis, a consumer group per server instance.
+    let own = |g: &str| match &redis {
+        Some(_) => format!("{g}-{instance}"),
+        None => g.to_string(),
+    };
     let hub = ws::Hub::new(
         metrics.clone(),
         ws::HubConfig {
@@ -201,12 +231,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             keepalive: Duration::from_secs(config.ws_keepalive_s),
         },
     );
-    let store_sub = bus.subscribe(Topic::Telemetry, "store").await?;
-    let store_ins = bus.subscribe(Topic::Insights, "store").await?;
-    let ws_tel = bus.subscribe(Topic::Telemetry, "ws").await?;
-    let ws_ins = bus.subscribe(Topic::Insights, "ws").await?;
-    let analysis_sub = bus.subscribe(Topic::Telemetry, "analysis").await?;
-    let mut cache_sub = bus.subscribe(Topic::Insights, "cache").await?;
+    let (store_subs, analysis_sub) = if local_stages {
+        (
+            Some((
+                bus.subscribe(Topic::Telemetry, "store").await?,
+                bus.subscribe(Topic::Insights, "store").await?,
+            )),
+            Some(bus.subscribe(Topic::Telemetry, "analysis").await?),
+        )
+    } else {
+        (None, None)
+    };
+    let ws_tel = bus.subscribe(Topic::Telemetry, &own("ws")).await?;
+    let ws_ins = bus.subscribe(Topic::Insights, &own("ws")).await?;
+    let mut cache_sub = bus.subscribe(Topic::Insights, &own("cache")).await?;
     let writer_alive = Arc::new(AtomicBool::new(true));
     let seen = Arc::new(Mutex::new(Seen::new()));
 
@@ -215,6 +253,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         ring: ring.clone(),
         bus: bus.clone(),
+        redis: redis.clone(),
+        instance: instance.clone(),
+        insights_seen: std::sync::atomic::AtomicU64::new(0),
         hub: hub.clone(),
         reader,
         writer_alive: writer_alive.clone(),
@@ -242,38 +283,52 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         };
     let udp_addr = udp.as_ref().map(|s| s.local_addr()).transpose()?;
 
-    let store_thread = {
-        let rt = tokio::runtime::Handle::current();
-        let metrics = metrics.clone();
-        let flush = Duration::from_millis(config.store_flush_ms);
-        let max = config.store_batch_max;
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || {
-                store_writer(writer_store, store_sub, store_ins, rt, metrics, flush, max);
-                writer_alive.store(false, Ordering::Release);
-            })?
+    let store_thread = match (writer_store, store_subs) {
+        (Some(writer_store), Some((store_sub, store_ins))) => Some({
+            let rt = tokio::runtime::Handle::current();
+            let metrics = metrics.clone();
+            let flush = Duration::from_millis(config.store_flush_ms);
+            let max = config.store_batch_max;
+            std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || {
+                    store_writer(writer_store, store_sub, store_ins, rt, metrics, flush, max);
+                    writer_alive.store(false, Ordering::Release);
+                })?
+        }),
+        _ => None,
     };
-    let analysis_thread = {
-        let rt = tokio::runtime::Handle::current();
-        let bus = bus.clone();
-        let metrics = metrics.clone();
-        let cfg = analysis::WindowSettings {
-            screen_iterations: config.strategy_live_iterations,
-            seed: config.strategy_seed,
-        };
-        let model = analysis::load_tire_model(config.model.as_deref())?;
-        tracing::info!(model = %model.model_version, "tire model loaded");
-        std::thread::Builder::new()
-            .name("analysis".into())
-            .spawn(move || stage::run(analysis_sub, bus, rt, metrics, cfg, Some(model)))?
+    let analysis_thread = match analysis_sub {
+        Some(analysis_sub) => Some({
+            let rt = tokio::runtime::Handle::current();
+            let bus = bus.clone();
+            let metrics = metrics.clone();
+            let cfg = analysis::WindowSettings {
+                screen_iterations: config.strategy_live_iterations,
+                seed: config.strategy_seed,
+            };
+            let model = analysis::load_tire_model(config.model.as_deref())?;
+            tracing::info!(model = %model.model_version, "tire model loaded");
+            std::thread::Builder::new()
+                .name("analysis".into())
+                .spawn(move || stage::run(analysis_sub, bus, rt, metrics, cfg, Some(model)))?
+        }),
+        None => None,
     };
+    let heartbeat_task = redis.clone().map(|r| {
+        tokio::spawn(workers::server_heartbeat(
+            r,
+            state.clone(),
+            instance.clone(),
+        ))
+    });
     let hub_task = tokio::spawn(hub.clone().run(ws_tel, ws_ins));
     {
         let state = state.clone();
         tokio::spawn(async move {
             while let Some(d) = cache_sub.next().await {
                 if let Message::Insight(v) = &d.message {
+                    state.insights_seen.fetch_add(1, Ordering::Relaxed);
                     state.remember_insight(v);
                 }
                 let _ = cache_sub.ack(&d).await;
@@ -310,6 +365,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         hub_task,
         store_thread,
         analysis_thread,
+        heartbeat_task,
     })
 }
 
@@ -329,14 +385,33 @@ impl Running {
         self.state.bus.close();
         let _ = self.hub_task.await;
         let _ = http.await;
-        let analysis_thread = self.analysis_thread;
-        tokio::task::spawn_blocking(move || analysis_thread.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the analysis stage panicked"))?;
-        let store_thread = self.store_thread;
-        tokio::task::spawn_blocking(move || store_thread.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
+        if let Some(analysis_thread) = self.analysis_thread {
+            tokio::task::spawn_blocking(move || analysis_thread.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the analysis stage panicked"))?;
+        }
+        if let Some(store_thread) = self.store_thread {
+            tokio::task::spawn_blocking(move || store_thread.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the store writer panicked"))?;
+        }
+        if let Some(t) = self.heartbeat_task {
+            t.abort();
+        }
+        if let Some(r) = &self.state.redis {
+            let _ = r.unregister_worker(&self.state.instance).await;
+            // This instance's own groups: nobody else reads them.
+            for (topic, g) in [
+                (Topic::Telemetry, "ws"),
+                (Topic::Insights, "ws"),
+                (Topic::Insights, "cache"),
+            ] {
+                let group = format!("{g}-{}", self.state.instance);
+                if let Err(e) = r.destroy_group(topic, &group).await {
+                    tracing::warn!(error = %e, group, "could not delete a consumer group");
+                }
+            }
+        }
         tracing::info!(
             elapsed_ms = t0.elapsed().as_millis() as u64,
             "pipeline drained and stored"
@@ -442,7 +517,7 @@ impl Pending {
 
 /// The one writer of the store: samples and session events from `bus:telemetry`, insights
 /// (laps), alerts and profiles from `bus:insights`, written in batches.
-fn store_writer(
+pub(crate) fn store_writer(
     mut store: Store,
     mut telemetry: Box<dyn Subscription>,
     mut insights: Box<dyn Subscription>,

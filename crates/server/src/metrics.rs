@@ -3,8 +3,8 @@
 
 use parking_lot::Mutex;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,6 +32,12 @@ pub struct Metrics {
     pub stage_seconds: HistogramVec,
     pub laps_completed: IntCounter,
     pub coaching_alerts: IntCounter,
+    /// The live workers of the Redis bus (the registry, as of the server's last heartbeat):
+    /// messages processed, pending and lag, by worker id and role.
+    pub agent_processed: IntGaugeVec,
+    pub agent_pending: IntGaugeVec,
+    pub agent_lag_ms: IntGaugeVec,
+    pub agent_partitions: IntGaugeVec,
     limiter: Mutex<HashMap<&'static str, (Instant, u64)>>,
 }
 
@@ -40,6 +46,13 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     r.register(Box::new(c.clone()))
         .expect("metric registered once");
     c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
 }
 
 fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -135,6 +148,30 @@ impl Metrics {
         r.register(Box::new(coaching_alerts.clone()))
             .expect("metric registered once");
         Metrics {
+            agent_processed: gauge_vec(
+                &r,
+                "pitwall_agent_processed",
+                "Messages a live worker handled since it started, by worker id and role.",
+                &["id", "role"],
+            ),
+            agent_pending: gauge_vec(
+                &r,
+                "pitwall_agent_pending",
+                "Messages a live worker holds unacknowledged, by worker id and role.",
+                &["id", "role"],
+            ),
+            agent_lag_ms: gauge_vec(
+                &r,
+                "pitwall_agent_lag_ms",
+                "Age of the newest message a live worker handled when it handled it, ms.",
+                &["id", "role"],
+            ),
+            agent_partitions: gauge_vec(
+                &r,
+                "pitwall_agent_partitions",
+                "Telemetry partitions a live worker holds a lease on.",
+                &["id", "role"],
+            ),
             coaching_alerts,
             stage_seconds,
             laps_completed,
@@ -208,6 +245,30 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every metric.
+    /// Replaces the agent gauges with the registry's live workers.
+    pub fn set_agents(&self, workers: &[bus::WorkerInfo]) {
+        for g in [
+            &self.agent_processed,
+            &self.agent_pending,
+            &self.agent_lag_ms,
+            &self.agent_partitions,
+        ] {
+            g.reset();
+        }
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for w in workers {
+            let l = [w.id.as_str(), w.role.as_str()];
+            self.agent_processed
+                .with_label_values(&l)
+                .set(n(w.processed));
+            self.agent_pending.with_label_values(&l).set(n(w.pending));
+            self.agent_lag_ms.with_label_values(&l).set(n(w.lag_ms));
+            self.agent_partitions
+                .with_label_values(&l)
+                .set(n(w.partitions.len() as u64));
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let families = self.registry.gather();

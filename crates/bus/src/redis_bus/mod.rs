@@ -411,6 +411,101 @@ impl RedisBus {
         }
     }
 
+    /// Publishes `messages` only if `once_tag` was never published before (within `ttl_ms`):
+    /// `SET {prefix}:once:{tag} NX PX ttl` and the XADDs in one Lua script, so the marking and
+    /// the publishing happen together or not at all. `Ok(false)`: already published, nothing
+    /// added. For stages that may handle a message twice (a worker taking over a dead one's
+    /// partition) yet must emit once, keyed for instance (session, car, lap, revision).
+    pub async fn publish_once(
+        &self,
+        once_tag: &str,
+        ttl_ms: u64,
+        messages: &[Message],
+    ) -> Result<bool, BusError> {
+        if !self.is_running() {
+            return Err(BusError::Closed);
+        }
+        let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(messages.len());
+        for m in messages {
+            self.entries_of(m, &mut entries)?;
+        }
+        const SCRIPT: &str = "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then \
+                              return 0 end \
+                              for i = 2, #KEYS do \
+                              redis.call('XADD', KEYS[i], '*', ARGV[2], ARGV[i + 1]) end \
+                              return 1";
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SCRIPT)
+            .arg(entries.len() + 1)
+            .arg(format!("{}:once:{once_tag}", self.shared.cfg.key_prefix));
+        for (key, _) in &entries {
+            cmd.arg(key);
+        }
+        cmd.arg(ttl_ms.max(1)).arg(wire::FIELD);
+        for (_, bytes) in &entries {
+            cmd.arg(bytes.as_slice());
+        }
+        let mut conn = self.link.get().await?;
+        let c = &self.shared.counters;
+        match cmd.query_async::<u64>(&mut conn).await {
+            Ok(1) => {
+                add(&c.published, messages.len() as u64);
+                add(&c.entries_added, entries.len() as u64);
+                add(&c.publish_round_trips, 1);
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(self.link.failed(&e).await),
+        }
+    }
+
+    /// The messages of telemetry partition `partition` from entry `from_id` (inclusive; `-`
+    /// for the stream's start) to entry `before_id` (exclusive), oldest first, read with
+    /// XRANGE in pages: how a worker that takes a partition over rebuilds a session's state.
+    pub async fn telemetry_range(
+        &self,
+        partition: usize,
+        from_id: &str,
+        before_id: &str,
+    ) -> Result<Vec<Message>, BusError> {
+        let key = self.shared.keys.telemetry(partition);
+        let mut out = Vec::new();
+        let mut from = from_id.to_string();
+        loop {
+            let mut conn = self.link.get().await?;
+            let reply: redis::streams::StreamRangeReply = match redis::cmd("XRANGE")
+                .arg(&key)
+                .arg(&from)
+                .arg(format!("({before_id}"))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return Err(self.link.failed(&e).await),
+            };
+            let Some(last) = reply.ids.last().map(|e| e.id.clone()) else {
+                break;
+            };
+            for e in &reply.ids {
+                let bytes: Option<Vec<u8>> = e.get(wire::FIELD);
+                match bytes.as_deref().map(wire::decode) {
+                    Some(Ok(m)) => out.push(m),
+                    Some(Err(err)) => {
+                        tracing::warn!(target: "bus::redis", stream = %key, id = %e.id, error = %err, "undecodable entry skipped in a rebuild");
+                    }
+                    None => {}
+                }
+            }
+            if reply.ids.len() < 500 {
+                break;
+            }
+            from = format!("({last}");
+        }
+        Ok(out)
+    }
+
     /// The stream entries of one message.
     fn entries_of(&self, m: &Message, out: &mut Vec<(String, Vec<u8>)>) -> Result<(), BusError> {
         let keys = &self.shared.keys;
@@ -475,6 +570,21 @@ impl RedisBus {
             format!("{}-{n}", self.shared.cfg.worker_id)
         });
         RedisSubscription::open(self.shared.clone(), topic, group, consumer, opts).await
+    }
+
+    /// Deletes consumer group `group` from every stream of `topic` (XGROUP DESTROY), with its
+    /// pending list: for groups of one process (a server's `ws-{id}`) at a clean shutdown, so
+    /// they do not pile up. Returns how many streams had it.
+    pub async fn destroy_group(&self, topic: Topic, group: &str) -> Result<u64, BusError> {
+        let mut conn = self.link.get().await?;
+        let mut pipe = redis::pipe();
+        for key in self.shared.keys.streams(topic) {
+            pipe.cmd("XGROUP").arg("DESTROY").arg(key).arg(group);
+        }
+        match pipe.query_async::<Vec<u64>>(&mut conn).await {
+            Ok(v) => Ok(v.iter().sum()),
+            Err(e) => Err(self.link.failed(&e).await),
+        }
     }
 
     /// Entries of the dead-letter stream, newest first.

@@ -45,6 +45,9 @@ pub struct RedisSubscription {
     groups_generation: u64,
     next_claim: Instant,
     drained: bool,
+    /// An XREADGROUP in flight on a task of its own, kept across a cancelled `next` (so that
+    /// `next` is cancel-safe: in `select!` or under a timeout, what Redis delivered is not lost).
+    inflight: Option<tokio::task::JoinHandle<redis::RedisResult<Option<StreamReadReply>>>>,
 }
 
 impl std::fmt::Debug for RedisSubscription {
@@ -100,6 +103,7 @@ impl RedisSubscription {
             next_id: 1,
             groups_generation: 0,
             drained: false,
+            inflight: None,
         };
         let mut conn = sub.link.get().await?;
         sub.ensure_groups(&mut conn, "$").await?;
@@ -130,6 +134,11 @@ impl RedisSubscription {
     /// Deliveries handed out (or buffered) and not acked yet.
     pub fn pending(&self) -> usize {
         self.unacked.len()
+    }
+
+    /// Where a delivery not acked yet came from: (partition / stream index, Redis entry id).
+    pub fn entry_of(&self, delivery: &Delivery) -> Option<(usize, String)> {
+        self.unacked.get(&delivery.id).cloned()
     }
 
     /// True while this subscription's own connection works.
@@ -416,23 +425,43 @@ impl RedisSubscription {
         conn: &mut MultiplexedConnection,
         block: bool,
     ) -> Result<usize, BusError> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(self.shared.cfg.read_count);
-        if block {
-            cmd.arg("BLOCK").arg(self.shared.cfg.block_ms.max(1));
-        }
-        cmd.arg("STREAMS");
-        for i in &self.owned {
-            cmd.arg(&self.streams[*i]);
-        }
-        for _ in &self.owned {
-            cmd.arg(">");
-        }
-        let reply: Option<StreamReadReply> = match cmd.query_async(conn).await {
+        let handle = match self.inflight.take() {
+            Some(h) => h,
+            None => {
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP")
+                    .arg(&self.group)
+                    .arg(&self.consumer)
+                    .arg("COUNT")
+                    .arg(self.shared.cfg.read_count);
+                if block {
+                    cmd.arg("BLOCK").arg(self.shared.cfg.block_ms.max(1));
+                }
+                cmd.arg("STREAMS");
+                for i in &self.owned {
+                    cmd.arg(&self.streams[*i]);
+                }
+                for _ in &self.owned {
+                    cmd.arg(">");
+                }
+                let mut c = conn.clone();
+                tokio::spawn(
+                    async move { cmd.query_async::<Option<StreamReadReply>>(&mut c).await },
+                )
+            }
+        };
+        // Cancelled while waiting: the read stays in flight and the next call takes its reply.
+        let handle = self.inflight.insert(handle);
+        let joined = handle.await;
+        self.inflight = None;
+        let result = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                self.shared.counters.errors.fetch_add(1, Ordering::Relaxed);
+                return Err(BusError::Backend(format!("read task failed: {e}")));
+            }
+        };
+        let reply: Option<StreamReadReply> = match result {
             Ok(r) => r,
             Err(e) if e.code() == Some("NOGROUP") => {
                 self.shared.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -494,6 +523,7 @@ impl RedisSubscription {
 #[async_trait]
 impl Subscription for RedisSubscription {
     /// The next message; while Redis is unreachable it waits (reconnecting with backoff).
+    /// Cancel-safe (a `select!` branch, a timeout): a read in flight is kept for the next call.
     /// `None` once the bus is closed and a non-blocking read finds nothing more.
     async fn next(&mut self) -> Option<Delivery> {
         loop {
