@@ -814,3 +814,57 @@ async fn next_is_cancel_safe_in_select_and_under_timeouts() {
     assert_eq!(sub.pending(), 0);
     assert_eq!(bus.stats().claimed, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latest_insight_cache_keeps_the_newest_with_a_ttl() {
+    let server = RedisServer::start();
+    let bus = RedisBus::connect(&server.url(), cfg("w1")).await.unwrap();
+    let mut i = strategy_job().insight;
+    i.track = Some("Spielberg".into());
+    i.chassis = "7".into();
+    i.lap = 5;
+    i.revision = 1;
+    bus.set_latest_insight(&i).await.unwrap();
+    // An older lap or revision of the same session does not replace it.
+    let mut older = i.clone();
+    older.lap = 4;
+    older.revision = 3;
+    bus.set_latest_insight(&older).await.unwrap();
+    let mut older_rev = i.clone();
+    older_rev.revision = 0;
+    bus.set_latest_insight(&older_rev).await.unwrap();
+    let got = bus.latest_insight("Spielberg", "7").await.unwrap().unwrap();
+    assert_eq!((got.lap, got.revision), (5, 1));
+    // A newer lap does; another session too.
+    let mut newer = i.clone();
+    newer.lap = 6;
+    newer.revision = 0;
+    bus.set_latest_insight(&newer).await.unwrap();
+    assert_eq!(
+        bus.latest_insight("Spielberg", "7")
+            .await
+            .unwrap()
+            .unwrap()
+            .lap,
+        6
+    );
+    let mut other = i.clone();
+    other.session_id = "another".into();
+    other.lap = 1;
+    bus.set_latest_insight(&other).await.unwrap();
+    let got = bus.latest_insight("Spielberg", "7").await.unwrap().unwrap();
+    assert_eq!((got.session_id.as_str(), got.lap), ("another", 1));
+    assert!(bus
+        .latest_insight("Spielberg", "8")
+        .await
+        .unwrap()
+        .is_none());
+    // It lives 60 s.
+    let mut conn = raw(&server.url()).await;
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{}:latest:Spielberg:7", bus.config().key_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((55..=60).contains(&ttl), "ttl {ttl}");
+}

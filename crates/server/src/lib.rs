@@ -8,7 +8,7 @@
 //!                                                                      └─► WebSocket hub ─► clients
 //!   bus:insights (Insight, Alert, Profile) ─┬─► store writer (the one writer of the store)
 //!                                           ├─► WebSocket hub
-//!                                           └─► cache (latest insight per car)
+//!                                           └─► cache (latest insight per car; in Redis, 60 s TTL, when distributed)
 //! ```
 //! Session events (a race document, the race length) travel on `bus:telemetry` in order with
 //! the samples: the store writer keeps them, the analysis takes the race length from them.
@@ -330,6 +330,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 if let Message::Insight(v) = &d.message {
                     state.insights_seen.fetch_add(1, Ordering::Relaxed);
                     state.remember_insight(v);
+                    // Shared with the other servers (60 s TTL); a miss only costs them a read
+                    // of the store.
+                    if let Some(r) = &state.redis {
+                        if let Err(e) = r.set_latest_insight(v).await {
+                            tracing::debug!(error = %e, "latest-insight cache in Redis");
+                        }
+                    }
                 }
                 let _ = cache_sub.ack(&d).await;
             }

@@ -33,6 +33,7 @@
 //!
 //! Needs Redis 6.2 or later (XAUTOCLAIM); backlog figures use Redis 7's group lag.
 
+mod latest;
 mod leases;
 mod link;
 mod registry;
@@ -251,6 +252,9 @@ impl Keys {
     }
     pub(crate) fn workers(&self) -> String {
         format!("{}:workers", self.prefix)
+    }
+    pub(crate) fn latest(&self, track: &str, car: &str) -> String {
+        format!("{}:latest:{track}:{car}", self.prefix)
     }
     /// The streams of a topic, in partition order.
     pub(crate) fn streams(&self, topic: Topic) -> Vec<String> {

@@ -158,6 +158,13 @@ pub(crate) async fn find_insight(
         if let Some(i) = st.latest_insight(track.as_deref(), &vehicle) {
             return Ok(Some((*i).clone()));
         }
+        // Distributed: another server may have delivered this car's laps (the shared cache
+        // in Redis, 60 s after the car's last lap).
+        if let (Some(redis), Some(t)) = (&st.redis, track.as_deref()) {
+            if let Ok(Some(i)) = redis.latest_insight(t, &vehicle).await {
+                return Ok(Some(i));
+            }
+        }
     }
     with_reader(st, move |store| {
         Ok(stored_insight(store, track.as_deref(), &vehicle, lap))
