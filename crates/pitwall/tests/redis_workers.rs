@@ -2,7 +2,9 @@
 //! under two sessions, through the embedded pipeline and through `serve --bus --workers` with
 //! two analysis workers, one strategy worker and one store worker, gives the same laps and
 //! insights; and when one analysis worker is killed (SIGKILL) mid-race, the survivor takes
-//! its partition once the lease expires, and no lap is lost or emitted twice.
+//! its partition once the lease expires, and no lap is lost or emitted twice. Redis itself
+//! restarted (empty) between two races: the server reports not-ready while it is down, the
+//! stages reconnect, the reset is counted, and the next race goes through whole.
 //!
 //! Each test starts its own `redis-server` on a free port (nothing on disk).
 
@@ -31,6 +33,11 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
+        RedisServer::start_on(port)
+    }
+
+    /// On a given port (a restart: Redis here keeps nothing on disk, so it comes back empty).
+    fn start_on(port: u16) -> RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -503,5 +510,99 @@ async fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
         assert!(ids.contains(id), "{ids:?}");
     }
     assert!(!ids.contains(a1.id.as_str()));
+    store.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_the_stages_reconnect_count_it_and_carry_on() {
+    let src = tempfile::tempdir().unwrap();
+    simulate(src.path());
+    let names = sessions();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("pitwall.toml");
+    std::fs::write(&cfg, "strategy_live_iterations = 32\nbus_partitions = 2\n").unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let redis = RedisServer::start();
+    let (port, url) = (redis.port, redis.url());
+    let data = tempfile::tempdir().unwrap();
+    let data_s = data.path().to_str().unwrap();
+    let srv = Server::start(
+        data.path(),
+        &["--config", cfg_s, "--bus", &url, "--workers"],
+    );
+    let common_args = ["--config", cfg_s];
+    let mut store = Worker::start(
+        "store",
+        "store-1",
+        &url,
+        &[&common_args[..], &["--data-dir", data_s]].concat(),
+    );
+    let _strategy = Worker::start("strategy", "strategy-1", &url, &common_args);
+    let analysis_args = [&common_args[..], &["--lease-ttl-ms", "1500"]].concat();
+    let _a1 = Worker::start("analysis", "analysis-1", &url, &analysis_args);
+    let bus_args = ["--config", cfg_s, "--bus", &url, "--workers"];
+
+    // A race before the restart.
+    wait_ok(
+        replay(src.path(), &names[0], data.path(), &bus_args),
+        "replay before",
+    )
+    .await;
+    let before = settled_laps(&srv, &names[0]).await;
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    // Redis goes away: the server says it is not ready, and why.
+    drop(redis);
+    let ready = |code: u16| {
+        let u = srv.url("/ready");
+        async move {
+            match reqwest::get(u).await {
+                Ok(r) if r.status().as_u16() == code => {
+                    let v: Value = r.json().await.unwrap_or_default();
+                    Some(v)
+                }
+                _ => None,
+            }
+        }
+    };
+    let mut down = None;
+    let t0 = Instant::now();
+    while down.is_none() && t0.elapsed() < Duration::from_secs(15) {
+        down = ready(503).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let down = down.expect("not ready while Redis is down");
+    assert_eq!(down["bus"], "unreachable", "{down}");
+
+    // Back on the same port, empty: the stages reconnect; the reset is counted, not hidden.
+    let _redis = RedisServer::start_on(port);
+    let up = eventually(Duration::from_secs(30), || async {
+        ready(200).await.is_some()
+    })
+    .await;
+    assert!(up, "ready again after Redis came back");
+    let counted = eventually(Duration::from_secs(15), || async {
+        srv.metric("pitwall_redis_bus_redis_resets_total").await >= 1.0
+            && srv.metric("pitwall_redis_bus_reconnects_total").await >= 1.0
+    })
+    .await;
+    assert!(counted, "the Redis reset is counted on /metrics");
+
+    // The next race goes through the same server and workers, whole.
+    let back = eventually(Duration::from_secs(30), || async {
+        let list = agents(&srv).await;
+        ["analysis-1", "strategy-1", "store-1"]
+            .iter()
+            .all(|id| list.iter().any(|a| a["id"] == *id))
+    })
+    .await;
+    assert!(back, "workers re-registered: {:?}", agents(&srv).await);
+    wait_ok(
+        replay(src.path(), &names[1], data.path(), &bus_args),
+        "replay after",
+    )
+    .await;
+    let after = settled_laps(&srv, &names[1]).await;
+    assert_eq!(after, before, "the race after the restart, lap for lap");
     store.stop();
 }

@@ -511,10 +511,13 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
         Ok(Err(e)) => format!("unavailable: {e}"),
         Err(e) => format!("unavailable: {e}"),
     };
-    let bus = if st.bus.is_running() {
-        "running"
-    } else {
+    // A Redis bus that cannot reach Redis is not ready (it reconnects with backoff).
+    let bus = if !st.bus.is_running() {
         "stopped"
+    } else if !st.bus.is_ready() {
+        "unreachable"
+    } else {
+        "running"
     }
     .to_string();
     let ok = store == "open" && bus == "running";
@@ -545,9 +548,92 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(),
+        {
+            let mut text = st.metrics.render();
+            if let Some(r) = &st.redis {
+                text.push_str(&redis_bus_metrics(
+                    &r.stats(),
+                    bus::Bus::is_ready(r.as_ref()),
+                ));
+            }
+            text
+        },
     )
         .into_response()
+}
+
+/// The Redis bus's counters in Prometheus text: what was published, trimmed, claimed,
+/// dead-lettered and lost, and the reconnects and resets of Redis itself.
+fn redis_bus_metrics(s: &bus::RedisBusStats, ready: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let counters: [(&str, u64, &str); 14] = [
+        ("published", s.published, "messages published"),
+        ("entries_added", s.entries_added, "stream entries added"),
+        (
+            "publish_round_trips",
+            s.publish_round_trips,
+            "pipelined publish round trips",
+        ),
+        (
+            "trimmed",
+            s.trimmed,
+            "entries removed by the stream caps (XTRIM MAXLEN ~)",
+        ),
+        (
+            "delivered",
+            s.delivered,
+            "entries delivered to this process",
+        ),
+        ("acked", s.acked, "entries acknowledged (XACK)"),
+        (
+            "claimed",
+            s.claimed,
+            "pending entries claimed from other consumers (XAUTOCLAIM)",
+        ),
+        (
+            "pending_lost",
+            s.pending_lost,
+            "pending entries lost (trimmed or Redis reset) before they were handled",
+        ),
+        (
+            "dead_lettered",
+            s.dead_lettered,
+            "entries moved to the dead-letter stream",
+        ),
+        (
+            "decode_errors",
+            s.decode_errors,
+            "entries that did not decode",
+        ),
+        ("reconnects", s.reconnects, "reconnections to Redis"),
+        ("errors", s.errors, "Redis errors"),
+        (
+            "redis_resets",
+            s.redis_resets,
+            "times Redis came back empty (what it held was lost)",
+        ),
+        (
+            "groups_recreated",
+            s.groups_recreated,
+            "consumer groups created again after a reset",
+        ),
+    ];
+    for (name, v, help) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP pitwall_redis_bus_{name}_total Redis bus: {help}."
+        );
+        let _ = writeln!(out, "# TYPE pitwall_redis_bus_{name}_total counter");
+        let _ = writeln!(out, "pitwall_redis_bus_{name}_total {v}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP pitwall_redis_bus_ready Redis bus: 1 while Redis is reachable."
+    );
+    let _ = writeln!(out, "# TYPE pitwall_redis_bus_ready gauge");
+    let _ = writeln!(out, "pitwall_redis_bus_ready {}", u8::from(ready));
+    out
 }
 
 /// The OpenAPI document: generated from the handlers and types above, with the ingest body's
