@@ -166,6 +166,14 @@ pub trait Bus: Send + Sync {
     /// Publishes to every group of the message's topic, waiting while a group is full
     /// (backpressure). `partition_key` (a car id) keeps one car's messages in order.
     async fn publish(&self, partition_key: &str, message: Message) -> Result<(), BusError>;
+    /// Publishes several messages in order, each with its partition key; Redis sends them in
+    /// one pipelined round trip. On failure some may have been published (at-least-once).
+    async fn publish_many(&self, messages: &[(Arc<str>, Message)]) -> Result<(), BusError> {
+        for (key, m) in messages {
+            self.publish(key, m.clone()).await?;
+        }
+        Ok(())
+    }
     /// Joins (creating if needed) consumer group `group` of `topic`.
     async fn subscribe(&self, topic: Topic, group: &str)
         -> Result<Box<dyn Subscription>, BusError>;

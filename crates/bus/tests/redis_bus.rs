@@ -868,3 +868,41 @@ async fn the_latest_insight_cache_keeps_the_newest_with_a_ttl() {
         .unwrap();
     assert!((55..=60).contains(&ttl), "ttl {ttl}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_publishing_waits_for_a_live_group_that_falls_behind() {
+    let server = RedisServer::start();
+    let mut c = cfg("w1");
+    c.backpressure_lag_entries = 8;
+    c.worker_ttl_ms = 5_000;
+    let bus = RedisBus::connect(&server.url(), c).await.unwrap();
+    let mut sub = bus.subscribe(Topic::Telemetry, "slow").await.unwrap();
+    bus.publish("s", batch("s", "1", 0.0, 2)).await.unwrap();
+    let first = recv(sub.as_mut(), 2_000).await.expect("first batch");
+    sub.ack(&first).await.unwrap();
+    // The group reads nothing more: publishing stalls once it is 8 entries behind.
+    let publisher = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            for i in 1..=40 {
+                bus.publish("s", batch("s", "1", f64::from(i) * 10.0, 2))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!publisher.is_finished(), "publishing went on past the mark");
+    assert!(bus.stats().backpressure_waits >= 1);
+    // Reading resumes it, and every batch arrives: the cap trimmed nothing unread.
+    let mut got = 1;
+    let t0 = Instant::now();
+    while got < 41 && t0.elapsed() < Duration::from_secs(20) {
+        if let Some(d) = recv(sub.as_mut(), 500).await {
+            sub.ack(&d).await.unwrap();
+            got += 1;
+        }
+    }
+    assert_eq!(got, 41);
+    publisher.await.unwrap();
+}

@@ -567,7 +567,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
 fn redis_bus_metrics(s: &bus::RedisBusStats, ready: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let counters: [(&str, u64, &str); 14] = [
+    let counters: [(&str, u64, &str); 15] = [
         ("published", s.published, "messages published"),
         ("entries_added", s.entries_added, "stream entries added"),
         (
@@ -617,6 +617,11 @@ fn redis_bus_metrics(s: &bus::RedisBusStats, ready: bool) -> String {
             "groups_recreated",
             s.groups_recreated,
             "consumer groups created again after a reset",
+        ),
+        (
+            "backpressure_waits",
+            s.backpressure_waits,
+            "telemetry publishes that waited for the consumers",
         ),
     ];
     for (name, v, help) in counters {

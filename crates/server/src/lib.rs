@@ -433,40 +433,70 @@ async fn batcher(
     metrics: Arc<Metrics>,
     seen: Arc<Mutex<Seen>>,
 ) {
-    while let Some(b) = ring.next_batch().await {
-        {
-            let mut seen = seen.lock();
-            let mut last: Option<(&str, &str)> = None;
-            for s in &b.samples {
-                let k = (s.track_or_session(), &*s.car_id);
-                if last != Some(k) {
-                    last = Some(k);
-                    let known = seen.get(k.1).is_some_and(|t| t.contains(k.0));
-                    if !known {
-                        seen.entry(k.1.to_string())
-                            .or_default()
-                            .insert(k.0.to_string());
+    while let Some(first) = ring.next_batch().await {
+        // Whatever else is ready goes in the same publish (one round trip on Redis).
+        let mut batches = vec![first];
+        while batches.len() < PUBLISH_BATCHES {
+            match ring.try_full_batch() {
+                Some(b) => batches.push(b),
+                None => break,
+            }
+        }
+        let mut msgs = Vec::with_capacity(batches.len());
+        for b in batches {
+            {
+                let mut seen = seen.lock();
+                let mut last: Option<(&str, &str)> = None;
+                for s in &b.samples {
+                    let k = (s.track_or_session(), &*s.car_id);
+                    if last != Some(k) {
+                        last = Some(k);
+                        let known = seen.get(k.1).is_some_and(|t| t.contains(k.0));
+                        if !known {
+                            seen.entry(k.1.to_string())
+                                .or_default()
+                                .insert(k.0.to_string());
+                        }
                     }
                 }
             }
+            metrics.batch_points.observe(b.samples.len() as f64);
+            let key = b
+                .samples
+                .first()
+                .map(|s| s.car_id.clone())
+                .unwrap_or_else(|| Arc::from(""));
+            msgs.push((
+                key,
+                Message::Telemetry(Arc::new(TelemetryBatch {
+                    samples: b.samples,
+                    received_unix_ns: b.received_unix_ns,
+                })),
+            ));
         }
-        metrics.batch_points.observe(b.samples.len() as f64);
         metrics.ring_depth.set(ring.len() as i64);
-        let key = b
-            .samples
-            .first()
-            .map(|s| s.car_id.clone())
-            .unwrap_or_else(|| Arc::from(""));
-        let msg = Message::Telemetry(Arc::new(TelemetryBatch {
-            samples: b.samples,
-            received_unix_ns: b.received_unix_ns,
-        }));
-        if let Err(e) = bus.publish(&key, msg).await {
-            tracing::error!(error = %e, "bus refused a batch");
-            break;
+        // A bus that cannot take the batches now (Redis unreachable, or its consumers too far
+        // behind) is waited for, batches in hand; only a closed bus ends the loop.
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            match bus.publish_many(&msgs).await {
+                Ok(()) => break,
+                Err(bus::BusError::Closed) => {
+                    tracing::error!("the bus closed with batches still to publish");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus refused a batch; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
         }
     }
 }
+
+/// Ring batches published together at most (one pipelined round trip on Redis).
+const PUBLISH_BATCHES: usize = 64;
 
 /// What the store writer gathered before one write.
 #[derive(Default)]

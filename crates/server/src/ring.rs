@@ -112,6 +112,12 @@ impl IngestRing {
         }
     }
 
+    /// A full batch (`batch_points` points) if one is waiting, without waiting.
+    pub fn try_full_batch(&self) -> Option<RingBatch> {
+        let mut buf = self.buf.lock();
+        (buf.len() >= self.batch_points).then(|| self.take(&mut buf))
+    }
+
     /// Waits for the next batch: `batch_points` points, or what waits once the oldest has
     /// waited `batch_wait`. `None` when closed and empty.
     pub async fn next_batch(&self) -> Option<RingBatch> {

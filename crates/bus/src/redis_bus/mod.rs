@@ -87,6 +87,11 @@ pub struct RedisBusConfig {
     pub health_interval_ms: u64,
     /// A worker's registry entry lives this long without a heartbeat, ms.
     pub worker_ttl_ms: u64,
+    /// Backpressure: telemetry publishing waits while a live consumer group of a telemetry
+    /// stream has this many entries not yet delivered, so that the caps never trim what a
+    /// stage has not read (0: never wait). A group is live while one of its consumers read
+    /// within the last `worker_ttl_ms` (a killed server's groups do not hold publishing up).
+    pub backpressure_lag_entries: u64,
 }
 
 impl Default for RedisBusConfig {
@@ -107,6 +112,7 @@ impl Default for RedisBusConfig {
             response_timeout_ms: 2_000,
             health_interval_ms: 1_000,
             worker_ttl_ms: 10_000,
+            backpressure_lag_entries: 50_000,
         }
     }
 }
@@ -165,6 +171,8 @@ pub struct RedisBusStats {
     pub leases_acquired: u64,
     /// Partition leases lost to expiry (another worker holds them now).
     pub leases_lost: u64,
+    /// Telemetry publishes that waited for the consumers (backpressure).
+    pub backpressure_waits: u64,
 }
 
 #[derive(Default)]
@@ -185,6 +193,7 @@ pub(crate) struct Counters {
     pub groups_recreated: AtomicU64,
     pub leases_acquired: AtomicU64,
     pub leases_lost: AtomicU64,
+    pub backpressure_waits: AtomicU64,
 }
 
 impl Counters {
@@ -207,6 +216,7 @@ impl Counters {
             groups_recreated: g(&self.groups_recreated),
             leases_acquired: g(&self.leases_acquired),
             leases_lost: g(&self.leases_lost),
+            backpressure_waits: g(&self.backpressure_waits),
         }
     }
 }
@@ -225,6 +235,9 @@ pub(crate) struct Keys {
 impl Keys {
     pub(crate) fn telemetry(&self, p: usize) -> String {
         format!("{}:telemetry:{p}", self.prefix)
+    }
+    pub(crate) fn telemetry_prefix(&self) -> String {
+        format!("{}:telemetry:", self.prefix)
     }
     pub(crate) fn insights(&self) -> String {
         format!("{}:insights", self.prefix)
@@ -282,6 +295,10 @@ pub struct RedisBus {
     /// Entries added per stream since its last XTRIM.
     adds: Mutex<HashMap<String, u64>>,
     backlog: Arc<Mutex<Vec<(Topic, String, usize)>>>,
+    /// The largest lag of a live group on a telemetry stream, as last read, and the telemetry
+    /// entries this process added since (so a burst between two readings counts too).
+    pressure: Arc<AtomicU64>,
+    added_since: Arc<AtomicU64>,
     epoch: Arc<tokio::sync::Mutex<Option<String>>>,
     health: Mutex<Option<tokio::task::JoinHandle<()>>>,
     next_consumer: AtomicU64,
@@ -331,11 +348,20 @@ impl RedisBus {
             link: link.clone(),
             adds: Mutex::new(HashMap::new()),
             backlog: Arc::new(Mutex::new(Vec::new())),
+            pressure: Arc::new(AtomicU64::new(0)),
+            added_since: Arc::new(AtomicU64::new(0)),
             epoch: epoch.clone(),
             health: Mutex::new(None),
             next_consumer: AtomicU64::new(1),
         });
-        let task = tokio::spawn(health_loop(shared, link, epoch, bus.backlog.clone()));
+        let task = tokio::spawn(health_loop(
+            shared,
+            link,
+            epoch,
+            bus.backlog.clone(),
+            bus.pressure.clone(),
+            bus.added_since.clone(),
+        ));
         *bus.health.lock() = Some(task);
         Ok(bus)
     }
@@ -380,6 +406,9 @@ impl RedisBus {
         if entries.is_empty() {
             return Ok(());
         }
+        if messages.iter().any(|m| m.topic() == Topic::Telemetry) {
+            self.wait_for_room().await?;
+        }
         let mut pipe = redis::pipe();
         for (key, bytes) in &entries {
             pipe.cmd("XADD")
@@ -408,10 +437,47 @@ impl RedisBus {
                 add(&c.trimmed, trimmed);
                 add(&c.published, messages.len() as u64);
                 add(&c.entries_added, entries.len() as u64);
+                let tel = entries
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&self.shared.keys.telemetry_prefix()))
+                    .count();
+                add(&self.added_since, tel as u64);
                 add(&c.publish_round_trips, 1);
                 Ok(())
             }
             Err(e) => Err(self.link.failed(&e).await),
+        }
+    }
+
+    /// Waits while a live consumer group of the telemetry streams is `backpressure_lag_entries`
+    /// or more behind (re-reading the lag every 25 ms meanwhile), so that publishing slows to
+    /// what the stages take instead of the caps trimming what they have not read.
+    async fn wait_for_room(&self) -> Result<(), BusError> {
+        let high = self.shared.cfg.backpressure_lag_entries;
+        let seen = self.pressure.load(Ordering::Acquire) + self.added_since.load(Ordering::Acquire);
+        if high == 0 || seen < high {
+            return Ok(());
+        }
+        // Read the lag now: the entries added since the last reading may have been read.
+        let p = live_telemetry_lag(&self.shared, &self.link).await?;
+        self.pressure.store(p, Ordering::Release);
+        self.added_since.store(0, Ordering::Release);
+        if p < high {
+            return Ok(());
+        }
+        add(&self.shared.counters.backpressure_waits, 1);
+        loop {
+            if !self.is_running() {
+                return Err(BusError::Closed);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            let p = live_telemetry_lag(&self.shared, &self.link).await?;
+            self.pressure.store(p, Ordering::Release);
+            self.added_since.store(0, Ordering::Release);
+            // Resume below three quarters of the mark, so as not to flap at it.
+            if p < high - high / 4 {
+                return Ok(());
+            }
         }
     }
 
@@ -778,6 +844,8 @@ async fn health_loop(
     link: Arc<Link>,
     epoch: Arc<tokio::sync::Mutex<Option<String>>>,
     backlog: Arc<Mutex<Vec<(Topic, String, usize)>>>,
+    pressure: Arc<AtomicU64>,
+    added_since: Arc<AtomicU64>,
 ) {
     let every = Duration::from_millis(shared.cfg.health_interval_ms.max(10));
     loop {
@@ -791,7 +859,46 @@ async fn health_loop(
         if let Ok(b) = read_backlog(&shared, &link).await {
             *backlog.lock() = b;
         }
+        if shared.cfg.backpressure_lag_entries > 0 {
+            if let Ok(p) = live_telemetry_lag(&shared, &link).await {
+                pressure.store(p, Ordering::Release);
+                added_since.store(0, Ordering::Release);
+            }
+        }
     }
+}
+
+/// The largest number of entries a live consumer group has not yet been delivered, over the
+/// telemetry streams (a group is live while a consumer of it read within `worker_ttl_ms`).
+async fn live_telemetry_lag(shared: &Shared, link: &Link) -> Result<u64, BusError> {
+    let mut conn = link.get().await?;
+    let live_ms = shared.cfg.worker_ttl_ms.max(1) as usize;
+    let mut worst = 0u64;
+    for key in shared.keys.streams(Topic::Telemetry) {
+        let r: Result<redis::streams::StreamInfoGroupsReply, _> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await;
+        let Ok(r) = r else { continue };
+        for g in r.groups {
+            let Some(lag) = g.lag else { continue };
+            if lag == 0 || (lag as u64) <= worst || g.consumers == 0 {
+                continue;
+            }
+            let c: Result<redis::streams::StreamInfoConsumersReply, _> = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(&key)
+                .arg(&g.name)
+                .query_async(&mut conn)
+                .await;
+            let live = c.is_ok_and(|c| c.consumers.iter().any(|x| x.idle < live_ms));
+            if live {
+                worst = lag as u64;
+            }
+        }
+    }
+    Ok(worst)
 }
 
 /// (topic, group, entries not yet delivered + delivered but not acked) over the topic's streams.
@@ -830,6 +937,11 @@ impl Bus for RedisBus {
     /// topics are single streams.
     async fn publish(&self, _partition_key: &str, message: Message) -> Result<(), BusError> {
         self.publish_all(std::slice::from_ref(&message)).await
+    }
+
+    async fn publish_many(&self, messages: &[(Arc<str>, Message)]) -> Result<(), BusError> {
+        let msgs: Vec<Message> = messages.iter().map(|(_, m)| m.clone()).collect();
+        self.publish_all(&msgs).await
     }
 
     async fn subscribe(
