@@ -183,6 +183,9 @@ pub fn analyse_timing(
     let mut best: HashMap<&str, f64> = HashMap::new();
     let mut race_time: HashMap<&str, f64> = HashMap::new();
     let mut made: Vec<(Insight, Vec<CarPace>)> = Vec::with_capacity(order.len());
+    // Each car's pace as of its own last lap (a car's fit changes only when its lap comes),
+    // so that a job's pace costs a copy, not a prediction of every car.
+    let mut latest_pace: BTreeMap<&str, CarPace> = BTreeMap::new();
     for log in order {
         predictor.on_lap(log);
         let Some(l) = by_key.get(&(log.car_id.as_str(), log.lap)) else {
@@ -238,7 +241,10 @@ pub fn analyse_timing(
             call: None,
         };
         let pace = if windows.is_some() {
-            predictor.predict_all(1).iter().map(car_pace_of).collect()
+            if let Some(p) = &pred {
+                latest_pace.insert(l.car_id.as_str(), car_pace_of(p));
+            }
+            latest_pace.values().cloned().collect()
         } else {
             Vec::new()
         };
