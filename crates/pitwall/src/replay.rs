@@ -235,15 +235,35 @@ impl Sink {
                     serde_json::to_writer(&mut body, s)?;
                     body.push(b'\n');
                 }
-                let resp = client
-                    .post(url)
-                    .header("content-type", "application/x-ndjson")
-                    .body(body)
-                    .send()
-                    .await
-                    .with_context(|| format!("POST {url}"))?;
-                let status = resp.status();
-                let v: serde_json::Value = resp.json().await.unwrap_or_default();
+                // A server that is full (503) or limits this source (429) says when to come
+                // back: the batch is sent again then, so that nothing is lost.
+                let mut waited_s = 0.0;
+                let (status, v) = loop {
+                    let resp = client
+                        .post(url)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .with_context(|| format!("POST {url}"))?;
+                    let status = resp.status();
+                    let retry_after_s = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok());
+                    let v: serde_json::Value = resp.json().await.unwrap_or_default();
+                    let busy = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                        || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                    match retry_after_s {
+                        Some(s) if busy && waited_s < REPLAY_RETRY_BUDGET_S => {
+                            let s = s.clamp(0.05, 5.0);
+                            waited_s += s;
+                            tokio::time::sleep(Duration::from_secs_f64(s)).await;
+                        }
+                        _ => break (status, v),
+                    }
+                };
                 if !status.is_success() {
                     bail!("POST {url}: {status} {v}");
                 }
@@ -255,6 +275,10 @@ impl Sink {
         }
     }
 }
+
+/// How long one batch may wait, in all, for a busy server (503/429 with Retry-After) before
+/// the replay gives up with the server's answer.
+const REPLAY_RETRY_BUDGET_S: f64 = 120.0;
 
 pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
     if !(a.speed >= 0.0 && a.speed.is_finite()) {

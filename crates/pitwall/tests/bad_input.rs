@@ -165,6 +165,39 @@ async fn http_bad_bodies_answer_clearly_and_are_counted() {
     );
 }
 
+/// More valid points in one body than the ingest ring holds: refused whole with 413 (accepting
+/// them would drop the oldest, answered 200 a moment before); a body that fits is kept whole.
+#[tokio::test]
+async fn a_body_larger_than_the_ring_is_refused_and_nothing_accepted_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), &["--ring-capacity", "100"]);
+    let body = |n: usize| {
+        (0..n)
+            .map(|i| {
+                json!({"session": "big", "chassis": "c1", "t_s": i as f64 * 0.05,
+                       "lapdist_m": i as f64, "speed_kmh": 120.0})
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (st, b) = post(&srv, "application/x-ndjson", body(101)).await;
+    assert_eq!(st, 413, "{b}");
+    assert_eq!(b["error"], "too_many_points");
+    assert_eq!(b["field"], "body");
+    assert!(b["reason"].as_str().unwrap().contains("--ring-capacity"));
+    let (st, b) = post(&srv, "application/x-ndjson", body(100)).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["accepted"], 100);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            srv.stored("big").await == 100
+        })
+        .await
+    );
+    assert_eq!(srv.metric("pitwall_ring_dropped_total").await, 0.0);
+}
+
 #[tokio::test]
 async fn udp_garbage_is_counted_and_valid_datagrams_kept() {
     let dir = tempfile::tempdir().unwrap();

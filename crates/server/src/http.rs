@@ -371,8 +371,9 @@ async fn read_body_capped(body: axum::body::Body, limit: usize) -> Option<Bytes>
         (status = 200, description = "At least one point accepted", body = IngestResponse),
         (status = 422, description = "No point accepted", body = IngestResponse),
         (status = 400, description = "Body unreadable (not JSON, not UTF-8, empty)", body = ErrorBody),
-        (status = 413, description = "Body over the configured limit", body = ErrorBody),
+        (status = 413, description = "Body over the configured limit, or more valid points than the ingest queue holds", body = ErrorBody),
         (status = 415, description = "Content type not JSON or NDJSON", body = ErrorBody),
+        (status = 503, description = "The ingest queue is full: nothing of this body was kept; send it again after Retry-After seconds", body = ErrorBody),
     )
 )]
 pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
@@ -425,7 +426,37 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
             return error(StatusCode::BAD_REQUEST, code, Some("body"), e.to_string());
         }
     };
-    let crate::Accepted { accepted, rejected } = st.accept("http", parsed);
+    let ring_capacity = st.config.ring_capacity;
+    if parsed.samples.len() > ring_capacity {
+        st.metrics
+            .requests_rejected
+            .with_label_values(&["too_many_points"])
+            .inc();
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_points",
+            Some("body"),
+            format!(
+                "{} valid points in one body, more than the ingest queue holds ({ring_capacity}, \
+                 --ring-capacity): split it into smaller batches",
+                parsed.samples.len()
+            ),
+        );
+    }
+    let crate::Accepted { accepted, rejected } = match st.accept_or_busy("http", parsed) {
+        Ok(a) => a,
+        Err(_) => {
+            let mut resp = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ingest_full",
+                Some("body"),
+                "the ingest queue is full: nothing of this body was kept; send it again after Retry-After seconds".to_string(),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return resp;
+        }
+    };
     let rejected: Vec<RejectedPoint> = rejected
         .into_iter()
         .map(|(index, r)| RejectedPoint {

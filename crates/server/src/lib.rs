@@ -29,7 +29,7 @@ pub mod ws;
 use anyhow::Context;
 use bus::{Bus, InProcessBus, Message, RedisBus, Subscription, TelemetryBatch, Topic};
 pub use config::{Config, LogFormat};
-use metrics::{Metrics, PointRejected, PointsAccepted, RingDropped};
+use metrics::{Metrics, PointRejected, PointsAccepted, RingDropped, RingFull};
 use parking_lot::Mutex;
 use ring::IngestRing;
 use std::net::SocketAddr;
@@ -117,8 +117,31 @@ impl AppState {
     /// The one accept path of every source (HTTP, UDP JSON, F1 UDP, replay, simulator): each
     /// refused point is counted and logged under `source`, the valid samples are queued on the
     /// ring, and counted. The batch comes validated from `telemetry` (`parse_body` for a body,
-    /// `ParsedBatch::from_samples` for samples built in process).
+    /// `ParsedBatch::from_samples` for samples built in process). When the ring is full, the
+    /// oldest points waiting are dropped and counted (UDP and in-process sources cannot be
+    /// told to come back; HTTP uses [`AppState::accept_or_busy`]).
     pub fn accept(&self, source: &str, batch: telemetry::ParsedBatch) -> Accepted {
+        self.accept_with(source, batch, false)
+            .unwrap_or_else(|busy| busy)
+    }
+
+    /// [`AppState::accept`] for a source that can retry (HTTP): when the ring has no room for
+    /// all the valid points, none is queued and `Err` comes back (the rejected points still
+    /// listed), so that an accepted point is never dropped afterwards.
+    pub fn accept_or_busy(
+        &self,
+        source: &str,
+        batch: telemetry::ParsedBatch,
+    ) -> Result<Accepted, Accepted> {
+        self.accept_with(source, batch, true)
+    }
+
+    fn accept_with(
+        &self,
+        source: &str,
+        batch: telemetry::ParsedBatch,
+        refuse_when_full: bool,
+    ) -> Result<Accepted, Accepted> {
         for (index, e) in &batch.rejected {
             PointRejected {
                 source,
@@ -130,20 +153,35 @@ impl AppState {
         }
         let accepted = batch.samples.len();
         if accepted > 0 {
-            let dropped = self.ring.push(batch.samples.into_iter().map(|(_, s)| s));
+            let samples = batch.samples.into_iter().map(|(_, s)| s);
+            if refuse_when_full {
+                if let Err(back) = self.ring.try_push(samples.collect()) {
+                    RingFull {
+                        source,
+                        count: back.len(),
+                    }
+                    .emit(&self.metrics);
+                    return Err(Accepted {
+                        accepted: 0,
+                        rejected: batch.rejected,
+                    });
+                }
+            } else {
+                let dropped = self.ring.push(samples);
+                if dropped > 0 {
+                    RingDropped { count: dropped }.emit(&self.metrics);
+                }
+            }
             PointsAccepted {
                 source,
                 count: accepted,
             }
             .emit(&self.metrics);
-            if dropped > 0 {
-                RingDropped { count: dropped }.emit(&self.metrics);
-            }
         }
-        Accepted {
+        Ok(Accepted {
             accepted,
             rejected: batch.rejected,
-        }
+        })
     }
 
     /// Validates samples produced in process (F1 decoder, replay, simulator) and accepts the

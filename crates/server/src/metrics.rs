@@ -18,6 +18,7 @@ pub struct Metrics {
     pub datagrams: IntCounterVec,
     pub datagrams_rejected: IntCounterVec,
     pub ring_dropped: IntCounter,
+    pub ring_refused: IntCounterVec,
     pub ring_depth: IntGauge,
     pub batch_points: Histogram,
     pub ws_clients: IntGauge,
@@ -206,6 +207,12 @@ impl Metrics {
                 &["reason"],
             ),
             ring_dropped,
+            ring_refused: counter_vec(
+                &r,
+                "pitwall_ring_refused_points_total",
+                "Valid points refused because the ingest ring had no room (answered 503 with Retry-After: the sender keeps them), by source.",
+                &["source"],
+            ),
             ring_depth,
             batch_points: histogram(
                 &r,
@@ -396,6 +403,28 @@ impl RingDropped {
                 dropped = self.count,
                 suppressed,
                 "ingest ring full: oldest points dropped"
+            );
+        }
+    }
+}
+
+/// A batch refused whole because the ingest ring had no room for it (HTTP answers 503).
+pub struct RingFull<'a> {
+    pub source: &'a str,
+    pub count: usize,
+}
+
+impl RingFull<'_> {
+    pub fn emit(self, m: &Metrics) {
+        m.ring_refused
+            .with_label_values(&[self.source])
+            .inc_by(self.count as u64);
+        if let Some(suppressed) = m.log_allowed("ring_full") {
+            tracing::warn!(
+                source = self.source,
+                points = self.count,
+                suppressed,
+                "ingest ring full: batch refused with 503, the sender retries"
             );
         }
     }

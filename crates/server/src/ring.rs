@@ -1,6 +1,9 @@
-//! The ingest ring: a bounded buffer between the sources and the bus. When full it drops the
-//! oldest points (and counts them) so that a burst never blocks a source; it hands out
-//! batches of `batch_points` or whatever waits `batch_wait` after the oldest point arrived.
+//! The ingest ring: a bounded buffer between the sources and the bus. Sources that can be told
+//! to come back (HTTP) are refused whole batches when it is full ([`IngestRing::try_push`]),
+//! so that a point answered 200 is never dropped; sources that cannot (UDP, in-process
+//! producers) push with [`IngestRing::push`], which drops the oldest points (and counts them)
+//! so that a burst never blocks them. It hands out batches of `batch_points` or whatever waits
+//! `batch_wait` after the oldest point arrived.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -78,6 +81,26 @@ impl IngestRing {
             self.notify.notify_one();
         }
         dropped
+    }
+
+    /// Adds all the points if there is room for all of them, and none otherwise: then they
+    /// come back, for the source to refuse (HTTP answers 503 with Retry-After).
+    pub fn try_push(&self, samples: Vec<Sample>) -> Result<(), Vec<Sample>> {
+        let now = Instant::now();
+        let now_ns = unix_ns_now();
+        {
+            let mut buf = self.buf.lock();
+            if buf.len() + samples.len() > self.capacity {
+                return Err(samples);
+            }
+            buf.extend(samples.into_iter().map(|sample| Entry {
+                sample,
+                received_unix_ns: now_ns,
+                received: now,
+            }));
+        }
+        self.notify.notify_one();
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -182,6 +205,21 @@ mod tests {
         let b = ring.next_batch().await.unwrap();
         assert_eq!(b.samples.first().map(|x| x.t_s), Some(5.0));
         assert!(ring.next_batch().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn try_push_takes_all_or_nothing() {
+        let ring = IngestRing::new(10, 40, Duration::from_millis(1));
+        assert!(ring.try_push((0..8).map(|i| s(i as f64)).collect()).is_ok());
+        let back = ring.try_push((8..11).map(|i| s(i as f64)).collect());
+        assert_eq!(back.map_err(|v| v.len()), Err(3));
+        assert_eq!(ring.len(), 8);
+        assert_eq!(ring.dropped(), 0);
+        assert!(ring.try_push(vec![s(8.0), s(9.0)]).is_ok());
+        ring.close();
+        let b = ring.next_batch().await.unwrap();
+        assert_eq!(b.samples.first().map(|x| x.t_s), Some(0.0));
+        assert_eq!(b.samples.len(), 10);
     }
 
     #[tokio::test]
