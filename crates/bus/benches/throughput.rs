@@ -7,43 +7,15 @@
 
 use bus::{Bus, InProcessBus, Message, RedisBus, RedisBusConfig, TelemetryBatch, Topic};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use telemetry::Sample;
 
 const BATCHES: usize = 100;
 const PER_BATCH: usize = 40;
 
-struct RedisServer(Child, u16);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn redis_server() -> RedisServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be on the PATH (apt-get install redis-server)");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    RedisServer(child, port)
-}
+#[path = "../tests/support/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
 
 /// Samples of a simulated race, every channel filled as the simulator fills them.
 fn samples() -> Vec<Sample> {
@@ -112,8 +84,8 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let server = redis_server();
-    let url = format!("redis://127.0.0.1:{}", server.1);
+    let server = RedisServer::start();
+    let url = server.url();
     let redis = rt
         .block_on(RedisBus::connect(&url, RedisBusConfig::default()))
         .expect("connect");

@@ -8,78 +8,13 @@ use bus::{
     SubscribeOptions, Subscription, TelemetryBatch, Topic, WorkerInfo,
 };
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use telemetry::Sample;
 
-/// A redis-server of the test's own, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        RedisServer::start_on(port)
-    }
-
-    fn start_on(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                s.set_read_timeout(Some(Duration::from_millis(200)))
-                    .unwrap();
-                let mut buf = [0u8; 16];
-                if s.write_all(b"PING\r\n").is_ok()
-                    && s.read(&mut buf).unwrap_or(0) > 0
-                    && buf.starts_with(b"+PONG")
-                {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer {
-            port,
-            child: Some(child),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
 
 fn cfg(worker: &str) -> RedisBusConfig {
     RedisBusConfig {
@@ -521,6 +456,34 @@ async fn an_expired_lease_hands_the_partition_and_its_pending_entries_to_the_sur
         .subscribe_with(Topic::Telemetry, "analysis", opts(&lb))
         .await
         .unwrap();
+    // A group of A's own (as a server's `ws-{id}`): deleted once A is gone.
+    let own_a = bus_a
+        .subscribe(Topic::Insights, "ws-worker-a")
+        .await
+        .unwrap();
+    let group_names = |key: String| {
+        let url = server.url();
+        async move {
+            let mut conn = raw(&url).await;
+            let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            groups
+                .iter()
+                .filter_map(|g| match g.get("name") {
+                    Some(redis::Value::BulkString(b)) => String::from_utf8(b.clone()).ok(),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    for key in bus_a.stream_keys(Topic::Insights) {
+        let names = group_names(key.clone()).await;
+        assert!(names.iter().any(|n| n == "ws-worker-a"), "{key}: {names:?}");
+    }
     let (sess_a, sess_b) = (session_in(pa, 2, "a"), session_in(pb, 2, "b"));
     for t in 0..5 {
         bus_a
@@ -573,6 +536,7 @@ async fn an_expired_lease_hands_the_partition_and_its_pending_entries_to_the_sur
     assert_eq!(ws[0].pending, 3);
     la.stop();
     drop(sa);
+    drop(own_a);
     drop(bus_a);
 
     // B: its own five, then A's partition after the lease expires: the three A never acked
@@ -630,6 +594,18 @@ async fn an_expired_lease_hands_the_partition_and_its_pending_entries_to_the_sur
         ws.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
         ["worker-b"]
     );
+    // ... and its own group went with it; the shared group stays.
+    for key in bus_b.stream_keys(Topic::Insights) {
+        let names = group_names(key.clone()).await;
+        assert!(
+            !names.iter().any(|n| n == "ws-worker-a"),
+            "{key}: {names:?}"
+        );
+    }
+    for key in bus_b.stream_keys(Topic::Telemetry) {
+        let names = group_names(key.clone()).await;
+        assert!(names.iter().any(|n| n == "analysis"), "{key}: {names:?}");
+    }
     // A clean shutdown releases the leases at once.
     lb.release_all().await.unwrap();
     assert!(lb.owned().is_empty());

@@ -163,6 +163,64 @@ impl RedisBus {
             }
         }
         live.sort_by(|a, b| a.id.cmp(&b.id));
+        if !gone.is_empty() {
+            self.reap_groups_of(&gone).await;
+        }
         Ok(live)
+    }
+
+    /// Deletes the consumer groups that belonged to one process of the workers in `gone` (their
+    /// heartbeat expired: killed, or lost their host), so that a dead server's groups do not
+    /// linger with their pending lists. Such groups are named `{name}-{worker id}` (a server's
+    /// `ws-{id}` and `cache-{id}`, an analysis worker's `windows-{id}`); shared groups
+    /// (`analysis`, `store`, `strategy`) have no worker id in their name and are never touched.
+    /// Best effort: a failure is logged and the next listing tries again.
+    async fn reap_groups_of(&self, gone: &[String]) {
+        let Ok(mut conn) = self.link().get().await else {
+            return;
+        };
+        for topic in crate::Topic::ALL {
+            for key in self.stream_keys(topic) {
+                let groups: Vec<HashMap<String, redis::Value>> = match redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                {
+                    Ok(g) => g,
+                    // No such stream yet: nothing to reap.
+                    Err(_) => continue,
+                };
+                for g in groups {
+                    let Some(name) = g.get("name").and_then(|v| match v {
+                        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+                        redis::Value::SimpleString(s) => Some(s.clone()),
+                        _ => None,
+                    }) else {
+                        continue;
+                    };
+                    let owned_by_gone = name
+                        .split_once('-')
+                        .is_some_and(|(_, owner)| gone.iter().any(|id| id == owner));
+                    if !owned_by_gone {
+                        continue;
+                    }
+                    let r: Result<u64, _> = redis::cmd("XGROUP")
+                        .arg("DESTROY")
+                        .arg(&key)
+                        .arg(&name)
+                        .query_async(&mut conn)
+                        .await;
+                    match r {
+                        Ok(_) => {
+                            tracing::info!(stream = %key, group = %name, "deleted the consumer group of a worker that is gone")
+                        }
+                        Err(e) => {
+                            tracing::warn!(stream = %key, group = %name, error = %e, "could not delete a gone worker's consumer group")
+                        }
+                    }
+                }
+            }
+        }
     }
 }
