@@ -1,7 +1,8 @@
 //! The stages as workers on Redis Streams: the same simulated race (fixed seed), replayed
 //! under two sessions, through the embedded pipeline and through `serve --bus --workers` with
-//! two analysis workers, one strategy worker and one store worker, gives the same laps and
-//! insights; and when one analysis worker is killed (SIGKILL) mid-race, the survivor takes
+//! two analysis workers, one strategy worker and one store worker (the server and the store
+//! worker sharing a PostgreSQL store: a fresh schema on 127.0.0.1:5432), gives the same laps
+//! and insights; and when one analysis worker is killed (SIGKILL) mid-race, the survivor takes
 //! its partition once the lease expires, and no lap is lost or emitted twice. Redis itself
 //! restarted (empty) between two races: the server reports not-ready while it is down, the
 //! stages reconnect, the reset is counted, and the next race goes through whole.
@@ -20,70 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A redis-server of the test's own, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        RedisServer::start_on(port)
-    }
-
-    /// On a given port (a restart: Redis here keeps nothing on disk, so it comes back empty).
-    fn start_on(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                s.set_read_timeout(Some(Duration::from_millis(200)))
-                    .unwrap();
-                let mut buf = [0u8; 16];
-                if s.write_all(b"PING\r\n").is_ok()
-                    && s.read(&mut buf).unwrap_or(0) > 0
-                    && buf.starts_with(b"+PONG")
-                {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer {
-            port,
-            child: Some(child),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+#[path = "../../bus/tests/support/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
 
 /// A `pitwall worker`, started and waited for; killed on drop.
 struct Worker {
@@ -320,8 +260,22 @@ async fn agents(srv: &Server) -> Vec<Value> {
     v["agents"].as_array().cloned().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
+/// The embedded half stores in SQLite; the distributed half in PostgreSQL (a fresh schema),
+/// shared by the server, which reads, and the store worker, which writes.
+#[test]
+fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
+    let Some(schema) = common::pg::Schema::fresh("workers") else {
+        return;
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(workers_against_embedded(schema.store_url()));
+}
+
+async fn workers_against_embedded(store_url: String) {
     let src = tempfile::tempdir().unwrap();
     simulate(src.path());
     let names = sessions();
@@ -364,10 +318,17 @@ async fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
     let redis = RedisServer::start();
     let url = redis.url();
     let data = tempfile::tempdir().unwrap();
-    let data_s = data.path().to_str().unwrap();
     let srv = Server::start(
         data.path(),
-        &["--config", cfg_s, "--bus", &url, "--workers"],
+        &[
+            "--config",
+            cfg_s,
+            "--bus",
+            &url,
+            "--workers",
+            "--store",
+            &store_url,
+        ],
     );
     // The default claim time (30 s): nothing may depend on re-deliveries of idle entries.
     let common_args = ["--config", cfg_s];
@@ -375,7 +336,7 @@ async fn workers_give_the_embedded_laps_and_survive_a_killed_analysis_worker() {
         "store",
         "store-1",
         &url,
-        &[&common_args[..], &["--data-dir", data_s]].concat(),
+        &[&common_args[..], &["--store", &store_url]].concat(),
     );
     let _strategy = Worker::start("strategy", "strategy-1", &url, &common_args);
     let analysis_args = [&common_args[..], &["--lease-ttl-ms", "1500"]].concat();

@@ -8,67 +8,16 @@
 
 mod common;
 
+use common::pg::Schema;
 use common::{eventually, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// A fresh schema on the test server, dropped on drop.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    /// `None` (skip) when the server is unreachable and PITWALL_SKIP_PG=1.
-    fn fresh() -> Option<Schema> {
-        let url =
-            std::env::var("PITWALL_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string());
-        let mut admin = match postgres::Client::connect(&url, postgres::NoTls) {
-            Ok(c) => c,
-            Err(e) if std::env::var("PITWALL_SKIP_PG").as_deref() == Ok("1") => {
-                eprintln!("PostgreSQL at {url} unreachable ({e}): skipped (PITWALL_SKIP_PG=1)");
-                return None;
-            }
-            Err(e) => panic!(
-                "PostgreSQL at {url} is unreachable: {}. This test needs a server on \
-                 127.0.0.1:5432 with database `test` and user `postgres` (trust auth); set \
-                 PITWALL_SKIP_PG=1 to skip it",
-                store::StoreError::from(e)
-            ),
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("pw_test_serve_{}_{nanos}", std::process::id());
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .unwrap();
-        Some(Schema { url, name })
-    }
-
-    /// The store URL of this schema.
-    fn store_url(&self) -> String {
-        let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}schema={}", self.url, self.name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
-    }
-}
 
 /// Sync, so that the schema is made and dropped outside the runtime (the sync PostgreSQL
 /// client cannot block inside one).
 #[test]
 fn serve_stores_in_postgres_and_reads_back_over_http() {
-    let Some(schema) = Schema::fresh() else {
+    let Some(schema) = Schema::fresh("serve") else {
         return;
     };
     tokio::runtime::Runtime::new()

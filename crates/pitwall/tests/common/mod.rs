@@ -1,6 +1,8 @@
 //! Starts the real `pitwall serve` binary on free ports for integration tests.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
