@@ -33,12 +33,7 @@ pub fn lap_logs_of_timing(laps: &[TimedLap]) -> Vec<LapLog> {
         })
         .collect();
     logs.sort_by(|a, b| (a.car_id.as_str(), a.lap).cmp(&(b.car_id.as_str(), b.lap)));
-    let flagged: Vec<bool> = logs.iter().map(|l| l.yellow).collect();
-    for k in 1..logs.len() {
-        if flagged[k - 1] && logs[k - 1].car_id == logs[k].car_id {
-            logs[k].yellow = true;
-        }
-    }
+    tires::mark_restart_laps(&mut logs);
     tires::mark_out_laps(&mut logs);
     logs
 }

@@ -252,7 +252,7 @@ pub fn read_csv(path: &Path) -> anyhow::Result<LapSession> {
         });
     }
     if c.flag.is_some() {
-        mark_flag_starts(&mut laps);
+        tires::mark_restart_laps(&mut laps);
     }
     if !stint_log && c.out.is_none() {
         for l in &mut laps {
@@ -267,22 +267,6 @@ pub fn read_csv(path: &Path) -> anyhow::Result<LapSession> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     Ok(LapSession { id, laps })
-}
-
-/// A lap whose previous lap (same car) ended under a non-green flag started under it: yellow.
-/// Uses the `yellow` already set from the flag column; call before other rules set it.
-fn mark_flag_starts(laps: &mut [LapLog]) {
-    let mut idx: Vec<usize> = (0..laps.len()).collect();
-    idx.sort_by(|a, b| {
-        (laps[*a].car_id.as_str(), laps[*a].lap).cmp(&(laps[*b].car_id.as_str(), laps[*b].lap))
-    });
-    let flagged: Vec<bool> = laps.iter().map(|l| l.yellow).collect();
-    for w in idx.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        if laps[a].car_id == laps[b].car_id && flagged[a] {
-            laps[b].yellow = true;
-        }
-    }
 }
 
 /// The official timing of a stored session as lap logs, as the timing-only analysis reads it

@@ -217,7 +217,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         .filter(|id| {
             infos
                 .iter()
-                .any(|s| &s.id == *id && s.samples == 0 && s.official_laps > 0)
+                .any(|s| &s.id == *id && server::stored::is_timing_only(s))
         })
         .cloned()
         .collect();

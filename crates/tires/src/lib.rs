@@ -44,7 +44,8 @@ pub use lapeval::{
 };
 pub use model::{train, TireModel, TrainConfig, FORMAT_VERSION};
 pub use pace::{
-    mark_out_laps, LapForecast, LapLog, PaceConfig, PacePrediction, PredictorKind, TimingPredictor,
+    mark_out_laps, mark_restart_laps, LapForecast, LapLog, PaceConfig, PacePrediction,
+    PredictorKind, TimingPredictor,
 };
 pub use reported_wear::{ReportedWearPredictor, WearConfig, WearForecast, WearPrediction};
 pub use row::TireLap;

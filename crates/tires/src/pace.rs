@@ -183,6 +183,23 @@ pub fn mark_out_laps(laps: &mut [LapLog]) {
     }
 }
 
+/// Marks as yellow every lap that follows a yellow lap of the same car: the restart lap, run
+/// from behind a safety car or after a full-course yellow, is not green pace either (sources
+/// that flag the lap under the flag but not the restart, such as official timing's FLAG).
+pub fn mark_restart_laps(laps: &mut [LapLog]) {
+    let mut idx: Vec<usize> = (0..laps.len()).collect();
+    idx.sort_by(|a, b| {
+        (laps[*a].car_id.as_str(), laps[*a].lap).cmp(&(laps[*b].car_id.as_str(), laps[*b].lap))
+    });
+    let flagged: Vec<bool> = laps.iter().map(|l| l.yellow).collect();
+    for w in idx.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if laps[a].car_id == laps[b].car_id && flagged[a] {
+            laps[b].yellow = true;
+        }
+    }
+}
+
 /// Laps of the field-wide effect re-estimated at each lap (older laps keep their values).
 const FIELD_WINDOW_LAPS: usize = 30;
 

@@ -303,6 +303,24 @@ fn out_laps_follow_pit_in_laps() {
     assert_eq!(out, vec![true, false, false, false]);
 }
 
+#[test]
+fn restart_laps_follow_yellow_laps_and_do_not_chain() {
+    let mut laps = vec![
+        LapLog::new("a", 3, 90.0),
+        LapLog::new("b", 2, 90.0),
+        LapLog::new("a", 2, 90.0),
+        LapLog::new("a", 4, 90.0),
+        LapLog::new("b", 3, 90.0),
+    ];
+    laps[2].yellow = true; // a lap 2
+    laps[4].yellow = true; // b lap 3: b's last, no next lap
+    mark_restart_laps(&mut laps);
+    let yellow: Vec<bool> = laps.iter().map(|l| l.yellow).collect();
+    // a lap 3 is the restart; a lap 4 stays green (only a lap flagged by the source marks
+    // the next one); b lap 2 is before the flag.
+    assert_eq!(yellow, vec![true, false, true, false, true]);
+}
+
 /// Wear rate per corner, %/lap, of the fixture's compounds.
 const SOFT_RATE: [f64; 4] = [2.6, 2.3, 2.0, 1.7];
 const MEDIUM_RATE: [f64; 4] = [1.6, 1.4, 1.2, 1.0];
