@@ -34,6 +34,15 @@ pub struct Config {
     pub bus: Option<String>,
     /// Telemetry partitions of the Redis bus (every process of a deployment must agree).
     pub bus_partitions: usize,
+    /// Entries each Redis stream keeps (`MAXLEN ~`; a telemetry entry is one ring batch, up to
+    /// `ring_batch_points` points). An analysis worker that takes a partition over rebuilds a
+    /// session from what its stream still holds: size it to the longest session of a partition
+    /// (100,000 entries of 40 points = 4 M points, about 28 min of a 40-car race at 60 Hz).
+    pub bus_stream_cap: u64,
+    /// Telemetry publishing waits while a live consumer group is this many entries behind, so
+    /// that the caps never trim what a stage has not read (0: never wait). Keep it below
+    /// `bus_stream_cap`.
+    pub bus_backpressure_lag_entries: u64,
     /// With a Redis bus: run only ingest and delivery (WebSocket hub, latest-insight cache),
     /// leaving analysis, strategy and the store writer to `pitwall worker --role ...`.
     pub workers: bool,
@@ -82,6 +91,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             bus: None,
             bus_partitions: 8,
+            bus_stream_cap: 100_000,
+            bus_backpressure_lag_entries: 50_000,
             workers: false,
             body_limit_bytes: 8 * 1024 * 1024,
             ring_capacity: 20_000,
@@ -148,14 +159,24 @@ impl Config {
                 });
             }
         }
+        if self.bus_backpressure_lag_entries >= self.bus_stream_cap {
+            return Err(ConfigError::Invalid {
+                field: "bus_backpressure_lag_entries",
+                reason: format!(
+                    "{} is not below bus_stream_cap ({}): the caps would trim entries a stage has not read",
+                    self.bus_backpressure_lag_entries, self.bus_stream_cap
+                ),
+            });
+        }
         if self.workers && self.bus.is_none() {
             return Err(ConfigError::Invalid {
                 field: "workers",
                 reason: "needs a Redis bus (--bus redis://HOST:PORT) that the workers share".into(),
             });
         }
-        let positive: [(&'static str, u64); 12] = [
+        let positive: [(&'static str, u64); 13] = [
             ("bus_partitions", self.bus_partitions as u64),
+            ("bus_stream_cap", self.bus_stream_cap),
             (
                 "strategy_live_iterations",
                 self.strategy_live_iterations as u64,

@@ -77,6 +77,8 @@ pub fn redis_config(c: &Config, worker_id: &str) -> RedisBusConfig {
     RedisBusConfig {
         partitions: c.bus_partitions,
         worker_id: worker_id.to_string(),
+        stream_cap: c.bus_stream_cap,
+        backpressure_lag_entries: c.bus_backpressure_lag_entries,
         ..RedisBusConfig::default()
     }
 }
