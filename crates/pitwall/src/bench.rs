@@ -212,17 +212,37 @@ async fn stored_points(client: &reqwest::Client, base: &str, session: &str) -> u
         .sum()
 }
 
+/// What one measuring WebSocket client saw: ingest-to-WebSocket latency of the points, and
+/// ingest-to-insight latency of the insights (`revision` 0, when the lap closes) and of their
+/// pit windows (`revision` >= 1, after the strategy job), all in µs.
+struct WsLatency {
+    points: Histogram<u64>,
+    insights: Histogram<u64>,
+    pit_windows: Histogram<u64>,
+}
+
+fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?)
+}
+
 /// Reads one WebSocket client's stream. Measuring clients parse every point's `t_s` (its send
-/// time) into their own histogram; the others only read, as a dashboard's socket would, so that
-/// the generator spends its CPU where it measures.
+/// time) into their own histogram, and every insight's `t_end_s` (the line crossing that closed
+/// the lap, interpolated between the two samples around it, so at most one sample interval
+/// before the closing sample was sent); the others only read, as a dashboard's socket would,
+/// so that the generator spends its CPU where it measures.
 async fn ws_client(
     url: String,
     measure: bool,
     stop: Arc<AtomicBool>,
     messages: Arc<AtomicU64>,
-) -> anyhow::Result<Option<Histogram<u64>>> {
+) -> anyhow::Result<Option<WsLatency>> {
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut lat = WsLatency {
+        points: latency_histogram()?,
+        insights: latency_histogram()?,
+        pit_windows: latency_histogram()?,
+    };
+    let us = |now: f64, t: f64| (((now - t).max(0.0) * 1e6) as u64).max(1);
     while !stop.load(Ordering::Relaxed) {
         let msg = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
             Ok(Some(Ok(m))) => m,
@@ -232,6 +252,24 @@ async fn ws_client(
         let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
             continue;
         };
+        if text.starts_with("{\"type\":\"insight_update\"") {
+            if measure {
+                let now = now_s();
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                for i in v["data"].as_array().into_iter().flatten() {
+                    let Some(t_end) = i["t_end_s"].as_f64().filter(|t| *t > 0.0) else {
+                        continue;
+                    };
+                    let h = if i["revision"].as_u64().unwrap_or(0) == 0 {
+                        &mut lat.insights
+                    } else {
+                        &mut lat.pit_windows
+                    };
+                    let _ = h.record(us(now, t_end));
+                }
+            }
+            continue;
+        }
         if !text.starts_with("{\"type\":\"telemetry_update\"") {
             continue;
         }
@@ -241,12 +279,21 @@ async fn ws_client(
             for part in text.split("\"t_s\":").skip(1) {
                 let end = part.find([',', '}']).unwrap_or(part.len());
                 if let Ok(t) = part[..end].parse::<f64>() {
-                    let _ = hist.record((((now - t).max(0.0) * 1e6) as u64).max(1));
+                    let _ = lat.points.record(us(now, t));
                 }
             }
         }
     }
-    Ok(measure.then_some(hist))
+    Ok(measure.then_some(lat))
+}
+
+/// p50/p95/p99/max of a latency histogram in ms, as the JSON report gives them.
+fn latency_json(h: &Histogram<u64>) -> serde_json::Value {
+    let q = |p: f64| (!h.is_empty()).then(|| h.value_at_quantile(p) as f64 / 1000.0);
+    serde_json::json!({
+        "samples": h.len(), "p50": q(0.5), "p95": q(0.95), "p99": q(0.99),
+        "max": (!h.is_empty()).then(|| h.max() as f64 / 1000.0),
+    })
 }
 
 pub async fn run(cmd: crate::cli::BenchCommand) -> anyhow::Result<()> {
@@ -388,6 +435,10 @@ async fn drive(
                             .send()
                             .await?;
                         sent.fetch_add(batch as u64, Ordering::Relaxed);
+                        if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                            // The ring is full and kept nothing of it: give it a moment.
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
                         let v: serde_json::Value = resp.json().await.unwrap_or_default();
                         accepted.fetch_add(v["accepted"].as_u64().unwrap_or(0), Ordering::Relaxed);
                     }
@@ -443,10 +494,14 @@ async fn drive(
     stop.store(true, Ordering::Relaxed);
     let ring_drops = metric_value(&client, base, "pitwall_ring_dropped_total").await as u64;
     let ws_dropped = metric_value(&client, base, "pitwall_ws_clients_dropped_total").await as u64;
-    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut h = latency_histogram()?;
+    let mut insights = latency_histogram()?;
+    let mut pit_windows = latency_histogram()?;
     for t in ws_tasks {
         if let Ok(Ok(Some(one))) = t.await {
-            let _ = h.add(one);
+            let _ = h.add(one.points);
+            let _ = insights.add(one.insights);
+            let _ = pit_windows.add(one.pit_windows);
         }
     }
     let _ = rss_task.await;
@@ -474,7 +529,9 @@ async fn drive(
         "ws_clients": a.ws_clients,
         "ws_clients_dropped": ws_dropped,
         "ws_messages_received": ws_messages.load(Ordering::Relaxed),
-        "latency_ms": {"samples": h.len(), "p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": if h.is_empty() { None } else { Some(h.max() as f64 / 1000.0) }},
+        "latency_ms": latency_json(&h),
+        "insight_latency_ms": latency_json(&insights),
+        "pit_window_latency_ms": latency_json(&pit_windows),
         "server_rss_kb": {
             "first": rss.first().map(|x| x.1),
             "max": rss.iter().map(|x| x.1).max(),
@@ -520,6 +577,16 @@ async fn drive(
                 q(0.99),
                 h.len()
             );
+            for (name, h) in [("insight", &insights), ("pit window", &pit_windows)] {
+                let q = |p: f64| (!h.is_empty()).then(|| h.value_at_quantile(p) as f64 / 1000.0);
+                println!(
+                    "{name:<16} ms from the lap's closing point: p50 {:?}  p95 {:?}  p99 {:?}  (n = {})",
+                    q(0.5),
+                    q(0.95),
+                    q(0.99),
+                    h.len()
+                );
+            }
         }
         if let (Some(f), Some(l)) = (rss.first(), rss.last()) {
             println!(
