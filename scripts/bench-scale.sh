@@ -50,7 +50,7 @@ T0=$(date +%s.%N)
 T1=$(date +%s.%N)
 ACCEPTED=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(int(j.get("accepted") or j.get("points_accepted") or 0))' "$DIR/ingest.json")
 # Wait until the store worker has written everything that reached Redis (the count stops
-# growing for 3 s; points the ring dropped under overload are counted by the server, not here).
+# growing for 3 s; a full ring refuses HTTP bodies with 503: the sender counts them as not accepted).
 stored() { curl -sf "http://127.0.0.1:$HP/api/sessions" | python3 -c 'import json,sys; print(sum(c["samples"] for s in json.load(sys.stdin) for c in s["cars"]))' 2>/dev/null || echo 0; }
 S=0; LAST=-1; T2=$(date +%s.%N); SAME=0
 while [ "$SAME" -lt 15 ]; do
@@ -65,10 +65,13 @@ j = json.load(open(sys.argv[1]))
 acc, stored, t0, t1, t2 = int(sys.argv[2]), int(sys.argv[3]), *map(float, sys.argv[4:7])
 print(f"accepted {acc} points in {t1 - t0:.1f} s: {acc / (t1 - t0):,.0f} points/s at ingest")
 print(f"stored {stored} points, the last {t2 - t1:.1f} s after the senders stopped: "
-      f"{stored / (t2 - t0):,.0f} points/s end to end ({acc - stored} accepted and not stored:"
-      f" dropped by the ingest ring under overload, see pitwall_ring_dropped_total)")
-ws = {k: v for k, v in j.items() if "latency" in k or k.startswith("ws")}
-print("ingest-to-WebSocket:", json.dumps(ws))
+      f"{stored / (t2 - t0):,.0f} points/s end to end ({acc - stored} accepted and not stored)")
+for k, name in [("latency_ms", "ingest to WebSocket (points)"),
+                ("insight_latency_ms", "lap's closing point to insight"),
+                ("pit_window_latency_ms", "lap's closing point to pit window")]:
+    v = j.get(k) or {}
+    print(f"{name:<36} p50 {v.get('p50')} ms  p95 {v.get('p95')} ms  p99 {v.get('p99')} ms"
+          f"  max {v.get('max')} ms  (n = {v.get('samples')})")
 PY
 "$BIN" agents --bus "$BUS" || true
-curl -sf "http://127.0.0.1:$HP/metrics" | grep -E "^pitwall_(redis_bus_(published|trimmed|pending_lost|backpressure_waits|errors|reconnects)_total|ring_dropped|points_(accepted|dropped)|ingest_rejected)" || true
+curl -sf "http://127.0.0.1:$HP/metrics" | grep -E "^pitwall_(redis_bus_(published|trimmed|pending_lost|backpressure_waits|errors|reconnects)_total|ring_(dropped|refused)|points_(accepted|dropped)|ingest_rejected)" || true

@@ -252,7 +252,11 @@ async fn ws_client(
         let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
             continue;
         };
-        if text.starts_with("{\"type\":\"insight_update\"") {
+        // The hub writes telemetry updates by hand (type first); other messages come from
+        // serde_json (keys sorted: `data` first).
+        if !text.starts_with("{\"type\":\"telemetry_update\"")
+            && text.contains("\"type\":\"insight_update\"")
+        {
             if measure {
                 let now = now_s();
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
