@@ -26,7 +26,12 @@ pub struct KeyStoreArgs {
     #[arg(long, env = "PITWALL_DATA_DIR", default_value = "./pitwall-data")]
     pub data_dir: PathBuf,
     /// A PostgreSQL store instead (postgres://...), as `serve --store`.
-    #[arg(long, env = "PITWALL_STORE", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PITWALL_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
 }
 

@@ -17,7 +17,10 @@ fn a_public_address_needs_auth_or_insecure() {
     let d = dir.path().to_str().unwrap();
     for cmd in ["serve", "demo"] {
         let out = pitwall(&[cmd, "--http", "0.0.0.0:0", "--udp", "off", "--data-dir", d]);
-        assert!(!out.status.success(), "{cmd} started on 0.0.0.0 without auth");
+        assert!(
+            !out.status.success(),
+            "{cmd} started on 0.0.0.0 without auth"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         for what in ["0.0.0.0:0", "--auth", "--insecure", "pitwall keys create"] {
             assert!(err.contains(what), "{cmd}: {what} not in {err}");
@@ -25,7 +28,16 @@ fn a_public_address_needs_auth_or_insecure() {
     }
     for extra in ["--insecure", "--auth"] {
         let mut child = Command::new(bin())
-            .args(["serve", "--http", "0.0.0.0:0", "--udp", "off", "--data-dir", d, extra])
+            .args([
+                "serve",
+                "--http",
+                "0.0.0.0:0",
+                "--udp",
+                "off",
+                "--data-dir",
+                d,
+                extra,
+            ])
             .env("PITWALL_LOG", "error")
             .stdout(Stdio::piped())
             .spawn()
@@ -36,7 +48,10 @@ fn a_public_address_needs_auth_or_insecure() {
             .unwrap();
         let _ = child.kill();
         let _ = child.wait();
-        assert!(line.starts_with("pitwall listening http=0.0.0.0:"), "{extra}: {line:?}");
+        assert!(
+            line.starts_with("pitwall listening http=0.0.0.0:"),
+            "{extra}: {line:?}"
+        );
     }
 }
 
@@ -55,27 +70,49 @@ async fn keys_from_the_cli_guard_a_server() {
     let d = dir.path().join("store");
     let d = d.to_str().unwrap();
     let admin = stdout(&pitwall(&[
-        "keys", "create", "--role", "admin", "--name", "ops", "--data-dir", d,
+        "keys",
+        "create",
+        "--role",
+        "admin",
+        "--name",
+        "ops",
+        "--data-dir",
+        d,
     ]));
     let ingest = stdout(&pitwall(&[
-        "keys", "create", "--role", "ingest", "--data-dir", d,
+        "keys",
+        "create",
+        "--role",
+        "ingest",
+        "--data-dir",
+        d,
     ]));
     assert!(admin.starts_with("pw_") && ingest.starts_with("pw_"));
-    let listed: serde_json::Value =
-        serde_json::from_str(&stdout(&pitwall(&["keys", "list", "--json", "--data-dir", d])))
-            .unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&pitwall(&[
+        "keys",
+        "list",
+        "--json",
+        "--data-dir",
+        d,
+    ])))
+    .unwrap();
     let keys = listed.as_array().unwrap();
     assert_eq!(keys.len(), 2);
-    assert!(!listed.to_string().contains(&admin), "a listing never shows a key");
+    assert!(
+        !listed.to_string().contains(&admin),
+        "a listing never shows a key"
+    );
     let ingest_id = keys
         .iter()
         .find(|k| k["role"] == "ingest")
         .and_then(|k| k["id"].as_str())
         .unwrap()
         .to_string();
-    assert!(!pitwall(&["keys", "create", "--role", "root", "--data-dir", d])
-        .status
-        .success());
+    assert!(
+        !pitwall(&["keys", "create", "--role", "root", "--data-dir", d])
+            .status
+            .success()
+    );
 
     let srv = Server::start(std::path::Path::new(d), &["--auth"]);
     let client = reqwest::Client::new();
@@ -93,12 +130,26 @@ async fn keys_from_the_cli_guard_a_server() {
     // replay --to: refused without a key, through with --api-key.
     let csv = dir.path().join("race.csv");
     stdout(&pitwall(&[
-        "sim", "--track", "Austin", "--cars", "2", "--laps", "1", "--csv",
+        "sim",
+        "--track",
+        "Austin",
+        "--cars",
+        "2",
+        "--laps",
+        "1",
+        "--csv",
         csv.to_str().unwrap(),
     ]));
     let base = srv.url("");
     let replay = |key: Option<&str>| {
-        let mut args = vec!["replay", csv.to_str().unwrap(), "--speed", "0", "--to", &base];
+        let mut args = vec![
+            "replay",
+            csv.to_str().unwrap(),
+            "--speed",
+            "0",
+            "--to",
+            &base,
+        ];
         if let Some(k) = key {
             args.extend(["--api-key", k]);
         }
@@ -108,7 +159,11 @@ async fn keys_from_the_cli_guard_a_server() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
     let sent = replay(Some(&ingest));
-    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
 
     // Revoked by the CLI: the server refuses it within its key refresh (1 s).
     stdout(&pitwall(&["keys", "revoke", &ingest_id, "--data-dir", d]));
@@ -129,7 +184,10 @@ async fn keys_from_the_cli_guard_a_server() {
         .await
         .unwrap();
     let entries = audit["entries"].as_array().unwrap();
-    let actions: Vec<&str> = entries.iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
     assert_eq!(actions, ["key.revoke", "key.create", "key.create"]);
     assert!(entries
         .iter()

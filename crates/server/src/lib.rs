@@ -198,7 +198,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             } else {
                 None
             };
-            Ok((writer, Store::open_location(&at)?, Store::open_location(&at)?))
+            Ok((
+                writer,
+                Store::open_location(&at)?,
+                Store::open_location(&at)?,
+            ))
         })
         .await?
         .with_context(|| format!("opening the store at {location}"))?

@@ -126,9 +126,17 @@ fn parse_create(body: &[u8]) -> Result<CreateKeyRequest, ApiError> {
     let role = match obj.get("role") {
         None | Some(Value::Null) => return Err(ApiError::bad("role", format!("missing: {hint}"))),
         Some(Value::String(r)) => Role::parse(r).ok_or_else(|| {
-            ApiError::bad("role", format!("{r:?} is not a role: viewer, ingest or admin"))
+            ApiError::bad(
+                "role",
+                format!("{r:?} is not a role: viewer, ingest or admin"),
+            )
         })?,
-        Some(_) => return Err(ApiError::bad("role", "expected a string: viewer, ingest or admin")),
+        Some(_) => {
+            return Err(ApiError::bad(
+                "role",
+                "expected a string: viewer, ingest or admin",
+            ))
+        }
     };
     let name = match obj.get("name") {
         None | Some(Value::Null) => None,

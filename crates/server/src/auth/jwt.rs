@@ -24,45 +24,47 @@ pub struct JwtVerifier {
 impl JwtVerifier {
     /// The verifier `config` asks for, if any (reads the key file).
     pub fn from_config(config: &AuthConfig) -> Result<Option<JwtVerifier>, AuthError> {
-        let (key, algorithms) = match (&config.jwt_secret, &config.jwt_public_key) {
-            (None, None) => return Ok(None),
-            (Some(_), Some(_)) => {
-                return Err(AuthError::Jwt(
+        let (key, algorithms) =
+            match (&config.jwt_secret, &config.jwt_public_key) {
+                (None, None) => return Ok(None),
+                (Some(_), Some(_)) => return Err(AuthError::Jwt(
                     "give either --jwt-secret (HS256) or --jwt-public-key (RS256/ES256), not both"
                         .into(),
-                ))
-            }
-            (Some(secret), None) => {
-                if secret.len() < MIN_SECRET_BYTES {
-                    return Err(AuthError::Jwt(format!(
-                        "the HS256 secret is {} bytes: use at least {MIN_SECRET_BYTES}",
-                        secret.len()
-                    )));
+                )),
+                (Some(secret), None) => {
+                    if secret.len() < MIN_SECRET_BYTES {
+                        return Err(AuthError::Jwt(format!(
+                            "the HS256 secret is {} bytes: use at least {MIN_SECRET_BYTES}",
+                            secret.len()
+                        )));
+                    }
+                    (
+                        DecodingKey::from_secret(secret.as_bytes()),
+                        vec![Algorithm::HS256],
+                    )
                 }
-                (
-                    DecodingKey::from_secret(secret.as_bytes()),
-                    vec![Algorithm::HS256],
-                )
-            }
-            (None, Some(path)) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    AuthError::Jwt(format!(
-                        "cannot read the public key {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                if let Ok(k) = DecodingKey::from_ec_pem(&pem) {
-                    (k, vec![Algorithm::ES256, Algorithm::ES384])
-                } else if let Ok(k) = DecodingKey::from_rsa_pem(&pem) {
-                    (k, vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512])
-                } else {
-                    return Err(AuthError::Jwt(format!(
-                        "{} is not a PEM RSA or EC (P-256, P-384) public key",
-                        path.display()
-                    )));
+                (None, Some(path)) => {
+                    let pem = std::fs::read(path).map_err(|e| {
+                        AuthError::Jwt(format!(
+                            "cannot read the public key {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    if let Ok(k) = DecodingKey::from_ec_pem(&pem) {
+                        (k, vec![Algorithm::ES256, Algorithm::ES384])
+                    } else if let Ok(k) = DecodingKey::from_rsa_pem(&pem) {
+                        (
+                            k,
+                            vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512],
+                        )
+                    } else {
+                        return Err(AuthError::Jwt(format!(
+                            "{} is not a PEM RSA or EC (P-256, P-384) public key",
+                            path.display()
+                        )));
+                    }
                 }
-            }
-        };
+            };
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms;
         validation.validate_exp = true;
@@ -105,7 +107,11 @@ impl JwtVerifier {
         }
         let role = match at {
             Value::String(s) => Role::parse(s),
-            Value::Array(a) => a.iter().filter_map(|v| v.as_str()).filter_map(Role::parse).max(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str())
+                .filter_map(Role::parse)
+                .max(),
             _ => None,
         };
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("-");

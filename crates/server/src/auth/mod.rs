@@ -192,7 +192,9 @@ pub enum Denied {
     UnknownKey,
     #[error("token refused: {0}")]
     BadToken(String),
-    #[error("not an API key (pw_...) and no JWT key is configured (--jwt-secret, --jwt-public-key)")]
+    #[error(
+        "not an API key (pw_...) and no JWT key is configured (--jwt-secret, --jwt-public-key)"
+    )]
     NotAKey,
 }
 
@@ -367,15 +369,18 @@ fn unauthorized(denied: &Denied) -> Response {
         }),
     )
         .into_response();
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     res
 }
 
 fn forbidden(need: Role, who: &Principal) -> Response {
-    let has = who
-        .role
-        .map_or_else(|| "no PitWall role".to_string(), |r| format!("the {r} role"));
+    let has = who.role.map_or_else(
+        || "no PitWall role".to_string(),
+        |r| format!("the {r} role"),
+    );
     (
         StatusCode::FORBIDDEN,
         Json(ErrorBody {
@@ -447,7 +452,10 @@ mod tests {
             HeaderValue::from_static("bearer  pw_b"),
         );
         assert_eq!(credential(&h, None, false), Some("pw_b"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic eA=="));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eA=="),
+        );
         assert_eq!(credential(&h, None, false), Some("pw_k"));
     }
 
@@ -460,7 +468,10 @@ mod tests {
             .check_exposure("0.0.0.0:8081".parse().unwrap())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--insecure") && err.contains("--auth"), "{err}");
+        assert!(
+            err.contains("--insecure") && err.contains("--auth"),
+            "{err}"
+        );
         let on = AuthConfig {
             required: true,
             ..AuthConfig::default()
@@ -476,6 +487,9 @@ mod tests {
             ..AuthConfig::default()
         };
         assert!(jwt.check_exposure("10.0.0.5:8081".parse().unwrap()).is_ok());
-        assert!(!format!("{jwt:?}").contains("xxxx"), "the secret is not shown");
+        assert!(
+            !format!("{jwt:?}").contains("xxxx"),
+            "the secret is not shown"
+        );
     }
 }

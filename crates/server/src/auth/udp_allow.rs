@@ -71,7 +71,10 @@ mod tests {
         for no in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "::ffff:1.1.1.1"] {
             assert!(!a.allows(no.parse().unwrap()), "{no}");
         }
-        assert_eq!(parse_network("10.0.0.7").unwrap().to_string(), "10.0.0.7/32");
+        assert_eq!(
+            parse_network("10.0.0.7").unwrap().to_string(),
+            "10.0.0.7/32"
+        );
         assert!(parse_network("10.0.0.0/33").is_err());
     }
 }
