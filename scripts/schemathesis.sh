@@ -6,6 +6,9 @@
 # (200 with the refused ones listed), so a mixed array is, by design, not refused whole;
 # A second pass checks exactly that with every check, against the same description narrowed to
 # one point per body.
+# Also left out: ignored_auth. The document declares the bearer / X-API-Key security of every
+# protected route, but a loopback server runs without authentication by design (the 401/403
+# of every route are tested in crates/server/tests/auth.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PITWALL_PY:-$HOME/.cache/pitwall-py}
@@ -22,7 +25,7 @@ ADDR=$(grep -o 'http=[^ ]*' "$OUT" | cut -d= -f2)
 # Run from the throwaway directory: no example database carries over between runs, so a run is
 # a function of the seed alone, the same here and in CI.
 (cd "$DIR" && "$PY/bin/schemathesis" run "http://$ADDR/api/openapi.json" \
-  --checks all --exclude-checks negative_data_rejection \
+  --checks all --exclude-checks negative_data_rejection,ignored_auth \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-150}" --seed 20261126 \
   --suppress-health-check all)
 python3 - "$ADDR" "$DIR/single.json" <<'PY'
@@ -35,7 +38,7 @@ spec["paths"] = {p: spec["paths"][p] for p in ("/api/telemetry/ingest", "/api/in
 json.dump(spec, open(sys.argv[2], "w"))
 PY
 (cd "$DIR" && "$PY/bin/schemathesis" run "$DIR/single.json" --url "http://$ADDR" \
-  --checks all \
+  --checks all --exclude-checks ignored_auth \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-150}" --seed 20261126 \
   --suppress-health-check all)
 kill -0 $PID || { echo "the server died during the run"; cat "$DIR.log"; exit 1; }

@@ -59,6 +59,14 @@ pub struct IngestArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Start the server with authentication on (`serve --auth`) and send an ingest key with
+    /// every request and WebSocket: the cost of access control.
+    #[arg(long, conflicts_with = "target")]
+    pub auth: bool,
+    /// API key (or token) for --target's server: `Authorization: Bearer`, and `?token=` on
+    /// the WebSockets.
+    #[arg(long, env = "PITWALL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 struct Child {
@@ -78,9 +86,28 @@ mod tempdir {
     }
 }
 
-fn spawn_server(ring_capacity: Option<usize>) -> anyhow::Result<Child> {
+/// Starts `pitwall serve` on free ports; with `auth`, with `--auth` and an ingest key created
+/// in its store first (returned).
+fn spawn_server(
+    ring_capacity: Option<usize>,
+    auth: bool,
+) -> anyhow::Result<(Child, Option<String>)> {
     use std::io::BufRead;
     let dir = std::env::temp_dir().join(format!("pitwall-bench-{}", std::process::id()));
+    let key = if auth {
+        let mut store = store::Store::open(&dir)?;
+        let hasher = server::auth::keys::KeyHasher::from_store(&mut store)?;
+        let new = server::auth::keys::create(
+            &mut store,
+            &hasher,
+            server::auth::Role::Ingest,
+            Some("bench"),
+            "cli:bench",
+        )?;
+        Some(new.key)
+    } else {
+        None
+    };
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args([
@@ -98,6 +125,9 @@ fn spawn_server(ring_capacity: Option<usize>) -> anyhow::Result<Child> {
     if let Some(r) = ring_capacity {
         cmd.args(["--ring-capacity", &r.to_string()]);
     }
+    if auth {
+        cmd.arg("--auth");
+    }
     let mut proc = cmd.spawn().context("starting pitwall serve")?;
     let stdout = proc.stdout.take().context("no stdout")?;
     let mut line = String::new();
@@ -111,12 +141,15 @@ fn spawn_server(ring_capacity: Option<usize>) -> anyhow::Result<Child> {
         let _ = proc.kill();
         bail!("pitwall serve did not report its addresses: {line:?}");
     };
-    Ok(Child {
-        proc,
-        http: format!("http://{http}"),
-        udp,
-        _dir: tempdir::TempDir(dir),
-    })
+    Ok((
+        Child {
+            proc,
+            http: format!("http://{http}"),
+            udp,
+            _dir: tempdir::TempDir(dir),
+        },
+        key,
+    ))
 }
 
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -307,9 +340,12 @@ pub async fn run(cmd: crate::cli::BenchCommand) -> anyhow::Result<()> {
             return tokio::task::spawn_blocking(move || crate::bench_analysis::run(a)).await?;
         }
     };
-    let child = match &a.target {
-        Some(_) => None,
-        None => Some(spawn_server(a.ring_capacity)?),
+    let (child, key) = match &a.target {
+        Some(_) => (None, a.api_key.clone()),
+        None => {
+            let (c, k) = spawn_server(a.ring_capacity, a.auth)?;
+            (Some(c), k)
+        }
     };
     let base = a
         .target
@@ -322,7 +358,7 @@ pub async fn run(cmd: crate::cli::BenchCommand) -> anyhow::Result<()> {
         .or_else(|| child.as_ref().map(|c| c.udp.clone()))
         .unwrap_or_default();
     let server_pid = child.as_ref().map(|c| c.proc.id());
-    let result = drive(&a, &base, &udp_target, server_pid).await;
+    let result = drive(&a, &base, &udp_target, server_pid, key.as_deref()).await;
     if let Some(mut c) = child {
         // SIGTERM for a clean drain, then reap.
         let _ = std::process::Command::new("kill")
@@ -338,12 +374,24 @@ async fn drive(
     base: &str,
     udp_target: &str,
     server_pid: Option<u32>,
+    key: Option<&str>,
 ) -> anyhow::Result<()> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(k) = key {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {k}").parse().context("--api-key")?,
+        );
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.senders.max(1))
+        .default_headers(headers)
         .build()?;
     let session = format!("bench-{}", std::process::id());
-    let ws_url = format!("{}/ws/realtime", base.replacen("http", "ws", 1));
+    let mut ws_url = format!("{}/ws/realtime", base.replacen("http", "ws", 1));
+    if let Some(k) = key {
+        ws_url.push_str(&format!("?token={k}"));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let ws_messages = Arc::new(AtomicU64::new(0));
     let mut ws_tasks = Vec::new();

@@ -63,6 +63,10 @@ pub enum Command {
     Worker(WorkerArgs),
     /// The live workers on the Redis bus: role, partitions, processed, pending, lag.
     Agents(AgentsArgs),
+    /// API keys for the server's access control: `create --role viewer|ingest|admin` prints a
+    /// key once (the store keeps a keyed hash), `list`, `revoke ID`. Audited.
+    #[command(subcommand)]
+    Keys(crate::keys_cmd::KeysCommand),
     /// Benchmarks with a built-in load generator (`pitwall bench ingest --help`).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -246,6 +250,71 @@ pub struct ServeArgs {
     /// trained on simulated races].
     #[arg(long, env = "PITWALL_MODEL")]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Access control flags (README: "Running it on a network").
+#[derive(Args, Debug, Clone, Default)]
+pub struct AuthArgs {
+    /// Require credentials (API keys from `pitwall keys create`, or JWTs) even on loopback.
+    /// On by itself with --jwt-secret or --jwt-public-key.
+    #[arg(long, env = "PITWALL_AUTH")]
+    pub auth: bool,
+    /// Serve HTTP on a non-loopback address without authentication (refused otherwise).
+    #[arg(long, env = "PITWALL_INSECURE")]
+    pub insecure: bool,
+    /// HS256 secret of your identity provider's tokens (at least 32 bytes); prefer the
+    /// environment variable to the flag (other users can see a process's arguments).
+    #[arg(long, env = "PITWALL_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM public key of your identity provider's tokens (RSA: RS256; EC P-256: ES256).
+    #[arg(long, env = "PITWALL_JWT_PUBLIC_KEY", value_name = "FILE")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// The token claim holding the role (viewer, ingest, admin, or a list) [default: role].
+    #[arg(long, env = "PITWALL_JWT_ROLE_CLAIM")]
+    pub jwt_role_claim: Option<String>,
+    /// Tokens must carry this audience (aud) [default: not checked].
+    #[arg(long, env = "PITWALL_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Tokens must carry this issuer (iss) [default: not checked].
+    #[arg(long, env = "PITWALL_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Networks UDP datagrams are accepted from, comma-separated CIDRs or addresses
+    /// [default: 127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7].
+    #[arg(long, env = "PITWALL_UDP_ALLOW", value_delimiter = ',', value_name = "CIDR,...",
+          value_parser = server::auth::udp_allow::parse_network)]
+    pub udp_allow: Option<Vec<ipnet::IpNet>>,
+}
+
+impl AuthArgs {
+    /// Flags over `c` (the file's or the defaults).
+    pub fn apply(&self, c: &mut server::auth::AuthConfig) {
+        if self.auth {
+            c.required = true;
+        }
+        if self.insecure {
+            c.insecure = true;
+        }
+        if let Some(s) = &self.jwt_secret {
+            c.jwt_secret = Some(s.clone());
+        }
+        if let Some(p) = &self.jwt_public_key {
+            c.jwt_public_key = Some(p.clone());
+        }
+        if let Some(r) = &self.jwt_role_claim {
+            c.jwt_role_claim = r.clone();
+        }
+        if let Some(a) = &self.jwt_audience {
+            c.jwt_audience = Some(a.clone());
+        }
+        if let Some(i) = &self.jwt_issuer {
+            c.jwt_issuer = Some(i.clone());
+        }
+        if let Some(n) = &self.udp_allow {
+            c.udp_allow = n.clone();
+        }
+    }
 }
 
 impl ServeArgs {
@@ -298,6 +367,7 @@ impl ServeArgs {
         if let Some(m) = &self.model {
             c.model = Some(m.clone());
         }
+        self.auth.apply(&mut c.auth);
         c.validate()?;
         Ok(c)
     }
@@ -325,7 +395,7 @@ pub struct SessionRow {
 
 /// A Unix time as `2025-06-01 14:00:00` (UTC); a small value (a session time from before
 /// sessions started at a real instant) as seconds.
-fn show_time(t: Option<f64>) -> String {
+pub(crate) fn show_time(t: Option<f64>) -> String {
     match t {
         None => "-".into(),
         Some(t) if t >= 1e9 && t.is_finite() => {

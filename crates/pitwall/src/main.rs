@@ -9,6 +9,7 @@ mod cli;
 mod export;
 mod import;
 mod import_report;
+mod keys_cmd;
 mod lap_logs;
 mod model_cmd;
 mod parquet_out;
@@ -143,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Agents(a) => agents(a).await,
+        Command::Keys(k) => tokio::task::spawn_blocking(move || keys_cmd::run(k)).await?,
         Command::Bench(b) => {
             init_logging(LogFormat::Text);
             bench::run(b).await

@@ -30,6 +30,9 @@ pub struct ReplayArgs {
     /// Send to a running server at this base URL (POST NDJSON to /api/telemetry/ingest).
     #[arg(long, conflicts_with = "embedded")]
     pub to: Option<String>,
+    /// API key (or token) for --to's server, sent as `Authorization: Bearer` (ingest role).
+    #[arg(long, env = "PITWALL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Run an embedded server (the default without --to) and stop when the source ends. Its
     /// UDP listener is off unless --udp (or --config) is given.
     #[arg(long)]
@@ -216,6 +219,7 @@ enum Sink {
     Http {
         client: reqwest::Client,
         url: String,
+        api_key: Option<String>,
     },
 }
 
@@ -229,7 +233,11 @@ impl Sink {
                 }
                 Ok(running.state.ingest_samples("replay", batch))
             }
-            Sink::Http { client, url } => {
+            Sink::Http {
+                client,
+                url,
+                api_key,
+            } => {
                 let mut body = Vec::with_capacity(batch.len() * 256);
                 for s in &batch {
                     serde_json::to_writer(&mut body, s)?;
@@ -239,9 +247,13 @@ impl Sink {
                 // back: the batch is sent again then, so that nothing is lost.
                 let mut waited_s = 0.0;
                 let (status, v) = loop {
-                    let resp = client
+                    let mut req = client
                         .post(url)
-                        .header("content-type", "application/x-ndjson")
+                        .header("content-type", "application/x-ndjson");
+                    if let Some(k) = api_key {
+                        req = req.bearer_auth(k);
+                    }
+                    let resp = req
                         .body(body.clone())
                         .send()
                         .await
@@ -302,6 +314,7 @@ pub async fn run(a: ReplayArgs) -> anyhow::Result<()> {
         Some(base) => Sink::Http {
             client: reqwest::Client::new(),
             url: format!("{}/api/telemetry/ingest", base.trim_end_matches('/')),
+            api_key: a.api_key.clone(),
         },
         None => {
             crate::init_logging(config.log_format);

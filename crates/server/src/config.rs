@@ -79,6 +79,8 @@ pub struct Config {
     pub strategy_seed: u64,
     /// Tire model file (`pitwall train` writes one); `None` = the model shipped in the binary.
     pub model: Option<PathBuf>,
+    /// Access control (`[auth]`): API keys, JWT, the UDP allow-list; see `crate::auth`.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for Config {
@@ -110,6 +112,7 @@ impl Default for Config {
             strategy_live_iterations: 256,
             strategy_seed: 2026,
             model: None,
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -125,6 +128,13 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config value {field} is not valid: {reason}")]
     Invalid { field: &'static str, reason: String },
+    #[error(
+        "refusing to serve HTTP on {addr} without authentication: it is not a loopback address, \
+         so anyone who can reach it could read the telemetry, send points and delete sessions. \
+         Turn authentication on with --auth (API keys: `pitwall keys create --role admin` prints \
+         one) and/or --jwt-secret / --jwt-public-key FILE, or pass --insecure to serve it open"
+    )]
+    Unprotected { addr: SocketAddr },
 }
 
 impl Config {
@@ -151,6 +161,13 @@ impl Config {
 
     /// Checks values that would make the server misbehave.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.auth.check_exposure(self.http)?;
+        if self.auth.key_refresh_ms == 0 {
+            return Err(ConfigError::Invalid {
+                field: "auth.key_refresh_ms",
+                reason: "must be greater than 0".into(),
+            });
+        }
         if let Some(b) = self.bus.as_deref() {
             if !(b.starts_with("redis://") || b.starts_with("rediss://")) {
                 return Err(ConfigError::Invalid {

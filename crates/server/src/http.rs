@@ -115,7 +115,12 @@ pub struct SessionSummary {
         crate::api::driver_alerts,
         crate::api::drivers_compare,
         crate::api::predict_tire,
-        crate::api::compare_laps
+        crate::api::compare_laps,
+        crate::auth::admin::list_keys,
+        crate::auth::admin::create_key,
+        crate::auth::admin::revoke_key,
+        crate::auth::admin::delete_session,
+        crate::auth::admin::audit
     ),
     components(schemas(
         ErrorBody,
@@ -141,7 +146,16 @@ pub struct SessionSummary {
         analysis::PitWindow,
         analysis::Call,
         analysis::CoachingAlert,
-        analysis::SessionEvent
+        analysis::SessionEvent,
+        crate::auth::Role,
+        crate::auth::admin::KeyInfo,
+        crate::auth::admin::KeysResponse,
+        crate::auth::admin::CreateKeyRequest,
+        crate::auth::admin::CreatedKey,
+        crate::auth::admin::RevokedKey,
+        crate::auth::admin::DeletedSession,
+        crate::auth::admin::AuditItem,
+        crate::auth::admin::AuditResponse
     ))
 )]
 pub struct ApiDoc;
@@ -170,6 +184,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/drivers/{id}/profile", get(crate::api::driver_profile))
         .route("/api/drivers/{id}/alerts", get(crate::api::driver_alerts))
         .route("/api/agents", get(agents))
+        .route(
+            "/api/keys",
+            get(crate::auth::admin::list_keys).post(crate::auth::admin::create_key),
+        )
+        .route(
+            "/api/keys/{id}",
+            axum::routing::delete(crate::auth::admin::revoke_key),
+        )
+        .route(
+            "/api/sessions/{id}",
+            axum::routing::delete(crate::auth::admin::delete_session),
+        )
+        .route("/api/audit", get(crate::auth::admin::audit))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -179,6 +206,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/assets/{*file}", get(asset))
         .route("/ws/realtime", get(ws_upgrade))
         .fallback(not_found)
+        // Access control: one check per request, by matched route (crate::auth::routes).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require,
+        ))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
 }
@@ -698,6 +730,7 @@ pub fn api_spec() -> &'static str {
         alias["post"]["operationId"] = "ingest_alias".into();
         alias["post"]["summary"] = "Alias of POST /api/telemetry/ingest.".into();
         v["paths"]["/api/ingest"] = alias;
+        crate::auth::routes::document(&mut v);
         serde_json::to_string_pretty(&v).unwrap_or_default()
     })
 }

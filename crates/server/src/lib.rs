@@ -16,6 +16,7 @@
 //! the store writes what it holds and checkpoints.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -56,6 +57,8 @@ pub struct AppState {
     /// Insights the latest-insight cache took (the delivery role's `processed`).
     pub insights_seen: std::sync::atomic::AtomicU64,
     pub hub: Arc<ws::Hub>,
+    /// Access control: keys, JWT, roles, the UDP allow-list (its own store connection).
+    pub auth: Arc<auth::Auth>,
     /// A read connection for queries (the writer has its own).
     pub reader: Arc<Mutex<Store>>,
     writer_alive: Arc<AtomicBool>,
@@ -225,19 +228,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let location = config.store_location();
     let local_stages = !config.workers;
     // Off the async threads: the PostgreSQL client blocks (and panics inside a runtime).
-    let (writer_store, reader) = {
+    let (writer_store, reader, auth_store) = {
         let at = location.clone();
-        tokio::task::spawn_blocking(move || -> store::Result<(Option<Store>, Store)> {
+        tokio::task::spawn_blocking(move || -> store::Result<(Option<Store>, Store, Store)> {
             let writer = if local_stages {
                 Some(Store::open_location(&at)?)
             } else {
                 None
             };
-            Ok((writer, Store::open_location(&at)?))
+            Ok((
+                writer,
+                Store::open_location(&at)?,
+                Store::open_location(&at)?,
+            ))
         })
         .await?
         .with_context(|| format!("opening the store at {location}"))?
     };
+    let auth = {
+        let cfg = config.auth.clone();
+        Arc::new(
+            tokio::task::spawn_blocking(move || auth::Auth::open(&cfg, auth_store))
+                .await?
+                .context("setting up access control")?,
+        )
+    };
+    if !auth.enabled() && !config.http.ip().is_loopback() {
+        tracing::warn!(http = %config.http, "serving without authentication on a non-loopback address (--insecure)");
+    }
     let reader = Arc::new(Mutex::new(reader));
     let ring = Arc::new(IngestRing::new(
         config.ring_capacity,
@@ -295,6 +313,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         instance: instance.clone(),
         insights_seen: std::sync::atomic::AtomicU64::new(0),
         hub: hub.clone(),
+        auth: auth.clone(),
         reader,
         writer_alive: writer_alive.clone(),
         seen: seen.clone(),
@@ -381,6 +400,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         });
     }
     let batcher_task = tokio::spawn(batcher(ring.clone(), bus.clone(), metrics.clone(), seen));
+    if auth.enabled() {
+        tokio::spawn(auth::refresh_loop(Arc::downgrade(&auth), stop_rx.clone()));
+    }
     let udp_task = udp.map(|sock| tokio::spawn(udp::run(sock, state.clone(), stop_rx.clone())));
     let http_task = {
         let app = http::router(state.clone());

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub requests_rejected: IntCounterVec,
     pub datagrams: IntCounterVec,
     pub datagrams_rejected: IntCounterVec,
+    /// Datagrams dropped because their sender is outside the UDP allow-list.
+    pub datagrams_denied: IntCounter,
     pub ring_dropped: IntCounter,
     pub ring_refused: IntCounterVec,
     pub ring_depth: IntGauge,
@@ -148,7 +150,15 @@ impl Metrics {
         .expect("valid metric definition");
         r.register(Box::new(coaching_alerts.clone()))
             .expect("metric registered once");
+        let datagrams_denied = IntCounter::new(
+            "pitwall_udp_datagrams_denied_total",
+            "UDP datagrams dropped because their sender is outside the allow-list (--udp-allow).",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(datagrams_denied.clone()))
+            .expect("metric registered once");
         Metrics {
+            datagrams_denied,
             agent_processed: gauge_vec(
                 &r,
                 "pitwall_agent_processed",
@@ -385,6 +395,24 @@ impl DatagramRejected<'_> {
                 from = %self.from,
                 suppressed,
                 "UDP datagram rejected"
+            );
+        }
+    }
+}
+
+/// A UDP datagram dropped: its sender is outside the allow-list.
+pub struct DatagramDenied {
+    pub from: std::net::SocketAddr,
+}
+
+impl DatagramDenied {
+    pub fn emit(self, m: &Metrics) {
+        m.datagrams_denied.inc();
+        if let Some(suppressed) = m.log_allowed("datagram_denied") {
+            tracing::warn!(
+                from = %self.from,
+                suppressed,
+                "UDP datagram from outside the allow-list dropped (--udp-allow)"
             );
         }
     }

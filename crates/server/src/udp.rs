@@ -1,8 +1,9 @@
 //! The UDP source: JSON datagrams (one object or an array) and, on the same port, binary F1
 //! game packets. A datagram is told apart by its first byte: JSON starts with `{` or `[`.
 //! Malformed datagrams are counted by reason and logged at a bounded rate; never fatal.
+//! Datagrams from outside `--udp-allow` are dropped first (counted, logged at a bounded rate).
 
-use crate::metrics::DatagramRejected;
+use crate::metrics::{DatagramDenied, DatagramRejected};
 use crate::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,9 +33,11 @@ pub async fn run(sock: UdpSocket, state: Arc<AppState>, mut stop: watch::Receive
     let mut buf = vec![0u8; 65_536];
     let mut f1 = f1udp::Assembler::new();
     let mut out = Vec::new();
+    let allow = state.auth.udp_allow().clone();
     loop {
         tokio::select! {
             r = sock.recv_from(&mut buf) => match r {
+                Ok((_, from)) if !allow.allows(from.ip()) => DatagramDenied { from }.emit(&state.metrics),
                 Ok((n, from)) => handle(&state, &buf[..n], from, &mut f1, &mut out),
                 Err(e) => tracing::warn!(error = %e, "UDP receive failed"),
             },

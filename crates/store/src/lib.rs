@@ -9,13 +9,16 @@
 //! One module per table, each with its row types and the [`Store`] methods that read and
 //! write it: `sessions` (sessions and cars), `samples`, `laps` (engine-cut laps), `official`
 //! (official timing laps and the classification), `lap_events`, `meta` (`session_meta`),
-//! `profiles` (`driver_profiles`), `alerts` (`coaching_alerts`); `schema` holds the
+//! `profiles` (`driver_profiles`), `alerts` (`coaching_alerts`), `keys` (`secrets`, `api_keys`,
+//! `audit_log`: access control), `delete` (a session and all it holds); `schema` holds the
 //! migrations of both backends, `db` what the tables share (parameters, rows, statement
 //! helpers) and `pg` the PostgreSQL connection. Everything public is re-exported here.
 
 mod alerts;
 mod by_time;
 mod db;
+mod delete;
+mod keys;
 mod lap_events;
 mod laps;
 mod meta;
@@ -27,6 +30,7 @@ mod schema;
 mod sessions;
 
 pub use alerts::AlertRow;
+pub use keys::{ApiKeyRow, AuditEntry, AuditRow};
 pub use lap_events::LapEventRow;
 pub use laps::LapRow;
 pub use meta::{META_IMPORT_REPORT, META_RESULTS, META_RESULTS_PROVISIONAL};

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 use store::{AlertRow, LapEventRow, LapRow, OfficialLapRow, Store, StoreError, StoreLocation};
+use store::{ApiKeyRow, AuditEntry};
 use store::{META_RESULTS, META_RESULTS_PROVISIONAL};
 use telemetry::{Corners, PitStatus, Sample};
 
@@ -130,6 +131,8 @@ on_both_backends!(
     an_alert_is_stored_once,
     two_writers_share_one_store,
     write_rate,
+    api_keys_secrets_and_the_audit_log,
+    a_session_is_deleted_with_all_it_holds,
 );
 
 /// A sample of `car` at `t` with every kind of field set (track `Austin`).
@@ -647,7 +650,7 @@ mod pg_only {
             )
             .unwrap()
             .get(0);
-        assert_eq!(v, 4);
+        assert_eq!(v, 5);
         let rows = admin
             .query(
                 &format!("SELECT 1 FROM {schema}.pitwall_schema_version"),
@@ -711,4 +714,91 @@ mod pg_only {
             assert!(Store::open_location(&StoreLocation::parse(url)).is_err());
         }
     }
+}
+
+/// Access control's rows: a secret is created once (the first value wins), keys are stored
+/// and revoked once, a second connection (another server) sees both, every change audited.
+fn api_keys_secrets_and_the_audit_log(fx: &Fixture) {
+    let mut st = fx.open();
+    assert_eq!(st.secret_or_insert("hmac", "first").unwrap(), "first");
+    assert_eq!(st.secret_or_insert("hmac", "second").unwrap(), "first");
+    let row = ApiKeyRow {
+        id: "k_1".into(),
+        name: Some("ci".into()),
+        role: "ingest".into(),
+        hash: "ab".repeat(32),
+        created_unix_s: 10.5,
+        revoked_unix_s: None,
+    };
+    let audit = |action| AuditEntry {
+        actor: "cli:test",
+        action,
+        target: Some("k_1"),
+        detail: None,
+    };
+    st.insert_api_key(&row, audit("key.create")).unwrap();
+    let other = fx.open();
+    assert_eq!(other.api_keys(false).unwrap(), vec![row.clone()]);
+    assert_eq!(
+        st.revoke_api_key("k_1", audit("key.revoke")).unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        st.revoke_api_key("k_1", audit("key.revoke")).unwrap(),
+        Some(false)
+    );
+    assert_eq!(st.revoke_api_key("k_x", audit("key.revoke")).unwrap(), None);
+    assert!(other.api_keys(false).unwrap().is_empty());
+    let all = other.api_keys(true).unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].revoked_unix_s.is_some());
+    let log = other.audit_log(10).unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["key.revoke", "key.create"]);
+    assert_eq!(log[0].actor, "cli:test");
+    assert_eq!(log[0].target.as_deref(), Some("k_1"));
+    assert_eq!(other.audit_log(1).unwrap().len(), 1);
+}
+
+/// Deleting a session removes its samples, cars, laps, timing, documents and alerts, leaves
+/// the others alone, is audited, and the session id can be used again.
+fn a_session_is_deleted_with_all_it_holds(fx: &Fixture) {
+    let mut st = fx.open();
+    st.write_batch(&[sample("gone", "a", 1.0), sample("kept", "a", 1.0)])
+        .unwrap();
+    st.write_official_laps("gone", &[official_lap("a", 1, 90.0)])
+        .unwrap();
+    st.set_session_meta("gone", META_RESULTS, "{}").unwrap();
+    let alert = AlertRow {
+        session_id: "gone".into(),
+        car_id: "a".into(),
+        lap: 1,
+        t_s: 1.0,
+        corner: 1,
+        metric: "brake_point_m".into(),
+        json: "{}".into(),
+    };
+    st.write_alerts(&[alert]).unwrap();
+    let audit = AuditEntry {
+        actor: "t",
+        action: "session.delete",
+        target: Some("gone"),
+        detail: None,
+    };
+    assert!(st.delete_session("gone", audit).unwrap());
+    assert!(!st.delete_session("gone", audit).unwrap());
+    let ids: Vec<String> = st.sessions().unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, ["kept"]);
+    assert!(st.alerts("a", 10).unwrap().is_empty());
+    assert_eq!(st.audit_log(10).unwrap().len(), 1, "one deletion audited");
+    let mut n = 0;
+    st.for_each_sample("kept", None, |_| n += 1).unwrap();
+    assert_eq!(n, 1);
+    st.write_batch(&[sample("gone", "a", 2.0)]).unwrap();
+    let again = st.session("gone").unwrap();
+    assert_eq!(again.samples, 1);
+    assert_eq!(again.official_laps, 0);
+    let mut n = 0;
+    st.for_each_sample("gone", None, |_| n += 1).unwrap();
+    assert_eq!(n, 1, "the old samples are gone");
 }

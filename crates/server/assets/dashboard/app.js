@@ -20,6 +20,50 @@
   const pinnedSession = params.get("session");
   let msgNow = 0; // performance.now() of the message being handled
 
+  // ---------------------------------------------------------------- access (API key or token)
+  // A server with authentication on needs a viewer key: `?token=KEY` in the page's URL (kept
+  // in this tab's sessionStorage and taken out of the address bar) or typed in when the API
+  // answers 401/403. Sent as `Authorization: Bearer` to the API, `?token=` to the WebSocket.
+  const TOKEN_KEY = "pitwall.token";
+  let token = params.get("token") || sessionStorage.getItem(TOKEN_KEY) || "";
+  if (params.has("token")) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    params.delete("token");
+    const q = params.toString();
+    history.replaceState(null, "", `${location.pathname}${q ? "?" + q : ""}${location.hash}`);
+  }
+  let askedForKey = false;
+  function askForKey(status) {
+    if (askedForKey) return;
+    askedForKey = true;
+    const form = document.createElement("form");
+    form.id = "authbar";
+    const label = document.createElement("label");
+    label.textContent = status === 403
+      ? "This key's role cannot read the dashboard: enter a viewer key "
+      : (token ? "The key was refused: enter an API key " : "This server needs an API key: ");
+    const input = document.createElement("input");
+    input.type = "password"; input.autocomplete = "off"; input.placeholder = "pw_...";
+    const button = document.createElement("button");
+    button.type = "submit"; button.textContent = "Use key";
+    label.appendChild(input); form.append(label, button);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+      location.reload();
+    });
+    document.body.prepend(form);
+    input.focus();
+  }
+  /** fetch with the key; a 401/403 asks for one. */
+  async function api(url, opts = {}) {
+    const headers = { ...(opts.headers || {}) };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const r = await fetch(url, { ...opts, headers });
+    if (r.status === 401 || r.status === 403) askForKey(r.status);
+    return r;
+  }
+
   // ---------------------------------------------------------------- state
   const S = {
     session: null, sessionLastAt: 0, sessionStartAt: 0, track: null, trackLen: 0,
@@ -230,7 +274,10 @@
   // ---------------------------------------------------------------- WebSocket
   let ws = null, retryTimer = 0;
 
-  function wsUrl() { return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/realtime`; }
+  function wsUrl() {
+    const q = token ? `?token=${encodeURIComponent(token)}` : "";
+    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/realtime${q}`;
+  }
   function setConn(state) { S.conn.state = state; }
   function subscribe() {
     if (!ws || ws.readyState !== 1) return;
@@ -278,7 +325,7 @@
     S.seedTried.set(id, performance.now());
     const q = new URLSearchParams({ track: S.track, vehicle: id });
     try {
-      const r = await fetch(`/api/dashboard/live?${q}`, { headers: { accept: "application/json" } });
+      const r = await api(`/api/dashboard/live?${q}`, { headers: { accept: "application/json" } });
       if (!r.ok) { S.seedStatus.set(id, `seed ${r.status}: waiting for the first completed lap`); return; }
       const j = await r.json();
       if (j && j.status === "waiting") { S.seedStatus.set(id, "waiting for the first completed lap"); S.seedTried.set(id, performance.now() - 25000); return; }
@@ -349,7 +396,7 @@
   }
   async function pollMetrics() {
     try {
-      const r = await fetch("/metrics", { cache: "no-store" });
+      const r = await api("/metrics", { cache: "no-store" });
       if (!r.ok) throw new Error(String(r.status));
       const m = parseProm(await r.text());
       const now = performance.now();
