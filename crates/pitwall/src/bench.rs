@@ -92,6 +92,13 @@ fn spawn_server(ring_capacity: Option<usize>) -> anyhow::Result<Child> {
         "--data-dir",
     ])
     .arg(&dir)
+    // The bench measures the server, not its rate limits.
+    .args([
+        "--rate-limit-rest-per-min",
+        "0",
+        "--rate-limit-points-per-s",
+        "0",
+    ])
     .env("PITWALL_LOG", "warn")
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::inherit());

@@ -246,6 +246,8 @@ pub struct ServeArgs {
     /// trained on simulated races].
     #[arg(long, env = "PITWALL_MODEL")]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: crate::network_args::NetworkArgs,
 }
 
 impl ServeArgs {
@@ -298,6 +300,7 @@ impl ServeArgs {
         if let Some(m) = &self.model {
             c.model = Some(m.clone());
         }
+        self.network.apply(&mut c);
         c.validate()?;
         Ok(c)
     }

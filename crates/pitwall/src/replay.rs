@@ -235,13 +235,32 @@ impl Sink {
                     serde_json::to_writer(&mut body, s)?;
                     body.push(b'\n');
                 }
-                let resp = client
-                    .post(url)
-                    .header("content-type", "application/x-ndjson")
-                    .body(body)
-                    .send()
-                    .await
-                    .with_context(|| format!("POST {url}"))?;
+                // A server's points-per-second limit answers 429 with Retry-After: wait and
+                // send the same batch again (a while: a batch larger than the whole allowance
+                // never passes, and the answer says so).
+                let mut tries = 0;
+                let resp = loop {
+                    tries += 1;
+                    let resp = client
+                        .post(url)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .with_context(|| format!("POST {url}"))?;
+                    if resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || tries >= 30 {
+                        break resp;
+                    }
+                    let wait_s = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(1)
+                        .clamp(1, 60);
+                    tracing::debug!(wait_s, "rate limited by the server; waiting");
+                    tokio::time::sleep(Duration::from_secs(wait_s)).await;
+                };
                 let status = resp.status();
                 let v: serde_json::Value = resp.json().await.unwrap_or_default();
                 if !status.is_success() {
