@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes LICENSES-DEPENDENCIES.md: every third-party crate in Cargo.lock, grouped by licence,
-# from `cargo metadata` (offline): what goes into the `pitwall` binary, and what only the tests,
-# benchmarks and examples use. `cargo deny check licenses` (deny.toml) is what enforces the list.
+# from `cargo metadata` (offline): what the workspace's crates build with, and what only the
+# tests, benchmarks and examples use. `cargo deny check licenses` (deny.toml) is what enforces the list.
 #
 # Usage: scripts/licenses.sh           rewrite the file
 #        scripts/licenses.sh --check   fail when the file is not current (scripts/test.sh)
@@ -38,7 +38,7 @@ def table(ids):
     for i in ids:
         p = pk[i]
         lic = p.get("license") or ("file: " + p["license_file"] if p.get("license_file") else "UNKNOWN")
-        by[lic].append(f"{p[\"name\"]} {p[\"version\"]}")
+        by[lic].append("%s %s" % (p["name"], p["version"]))
     out = ["| licence | crates | names |", "|---|---|---|"]
     for lic in sorted(by, key=lambda l: (-len(by[l]), l)):
         names = ", ".join(sorted(by[lic]))
@@ -50,10 +50,10 @@ print("that it is current, and `cargo deny --offline check licenses bans` (deny.
 print("licence is one the project accepts. PitWall itself is MIT OR Apache-2.0; the track data in")
 print("`data/tracks` is LGPL-3.0 (TUMFTM racetrack-database, see its licence file); the vendored")
 print("uPlot in the dashboard is MIT.\n")
-print(f"## In the `pitwall` binary ({len(shipped)} crates)\n")
+print(f"## Dependencies and build dependencies ({len(shipped)} crates: what builds the binaries)\n")
 print(table(shipped))
 dev = everything - shipped
-print(f"\n## Only in tests, benchmarks and examples ({len(dev)} crates)\n")
+print(f"\n## Only for tests, benchmarks and examples ({len(dev)} crates)\n")
 print(table(dev))
 ' > "$TMP"
 if [ "${1:-}" = "--check" ]; then
