@@ -41,7 +41,8 @@ for i in $(seq "$N"); do
   "$BIN" worker --role analysis --bus "$BUS" --id "analysis-$i" >"$DIR/analysis-$i.log" 2>&1 & PIDS+=($!)
 done
 "$BIN" serve --bus "$BUS" --workers --http "127.0.0.1:$HP" --udp "127.0.0.1:$UP" \
-  --data-dir "$DIR/store" >"$DIR/serve.log" 2>&1 & PIDS+=($!)
+  --data-dir "$DIR/store" --rate-limit-rest-per-min 0 --rate-limit-points-per-s 0 \
+  >"$DIR/serve.log" 2>&1 & PIDS+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HP/health" >/dev/null && break; sleep 0.1; done
 sleep 2
 T0=$(date +%s.%N)

@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh machine: installs what the tests need (promtool from
 # Debian's prometheus package, Chromium, Node and redis-server from Debian (the Redis bus
 # tests start their own on free ports), schemathesis and the F1 game
-# codec from PyPI, playwright-core from npm), then runs rustfmt, clippy, every Rust test,
+# codec from PyPI, playwright-core from npm, cargo-deny from crates.io), then checks the
+# dependencies' licences, runs rustfmt, clippy, every Rust test,
 # schemathesis against a live server, and the dashboard in a real browser.
 #
 # Usage: scripts/test.sh            (from the repository root; ../shared must be beside it)
@@ -46,6 +47,17 @@ if [ -d "$PITWALL_SHARED/tools/f1-game" ]; then
 else
   echo "warning: $PITWALL_SHARED not found: tests that need shared/ will fail" >&2
 fi
+
+# cargo-deny (licences and bans of the dependencies): built from crates.io when missing
+# (5 min 36 s on a 2-core machine shared with a workspace build, 2026-12-07).
+command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny
+cargo deny --version
+
+step "dependency licences and bans (cargo deny, deny.toml)"
+# cargo-deny reads `cargo metadata` for every platform: fetch those crates' sources first.
+cargo fetch --locked --quiet
+cargo deny --offline --locked check licenses bans
+scripts/licenses.sh --check
 
 step "rustfmt"
 cargo fmt --all --check

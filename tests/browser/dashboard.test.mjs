@@ -137,6 +137,9 @@ async function main() {
     raw += b.length; gz += sizes[a].gzip_bytes;
   }
   results.assets = { total_bytes: raw, total_gzip_bytes: gz, files: sizes };
+  // The page's Content-Security-Policy: no inline script or style, no framing.
+  const csp = (await fetch(base + "/")).headers.get("content-security-policy") || "";
+  check("the dashboard is served with a CSP without inline script", /(^|;)\s*script-src 'self'\s*(;|$)/.test(csp) && !csp.includes("unsafe-inline") && csp.includes("frame-ancestors 'none'"), csp);
   check("dashboard assets under 500 KB gzipped", gz < 500 * 1024, `${(gz / 1024).toFixed(1)} KB gzipped (${(raw / 1024).toFixed(1)} KB raw)`);
 
   browser = await chromium.launch({
@@ -150,6 +153,12 @@ async function main() {
     ],
   });
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+  // Every CSP violation of every page of the context is recorded (and must not happen).
+  await context.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+  });
+  const cspViolations = async (p) => p.evaluate(() => window.__csp || []);
   const page = await context.newPage();
   const foreign = [], pageErrors = [];
   page.on("request", (req) => { const u = new URL(req.url()); if (!["127.0.0.1", "localhost"].includes(u.hostname) && u.protocol !== "data:") foreign.push(req.url()); });
@@ -231,6 +240,8 @@ async function main() {
   await page.screenshot({ path: join(OUT, "dashboard.png") });
   results.screenshots = [join(OUT, "dashboard.png")];
   check("no page errors", pageErrors.length === 0, pageErrors.slice(0, 5));
+  const violations = await cspViolations(page);
+  check("no Content-Security-Policy violations", violations.length === 0, violations.slice(0, 5));
 
   // 6. Kill the server; restart it on the same port; the page reconnects.
   const sessionBefore = (await pstats(page)).session;

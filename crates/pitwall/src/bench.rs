@@ -47,7 +47,9 @@ pub struct IngestArgs {
     /// How many of the WebSocket clients parse every point to measure latency (the rest only read).
     #[arg(long, default_value_t = 10)]
     pub ws_measuring: usize,
-    /// A running server's HTTP base URL (e.g. http://127.0.0.1:8081); default: start one.
+    /// A running server's HTTP base URL (e.g. http://127.0.0.1:8081); default: start one (with
+    /// its rate limits off). Start a server of your own with `--rate-limit-points-per-s 0
+    /// --rate-limit-rest-per-min 0` to measure it unthrottled.
     #[arg(long)]
     pub target: Option<String>,
     /// The running server's UDP address when --target is given (e.g. 127.0.0.1:20777).
@@ -119,6 +121,13 @@ fn spawn_server(
         "--data-dir",
     ])
     .arg(&dir)
+    // The bench measures the server, not its rate limits.
+    .args([
+        "--rate-limit-rest-per-min",
+        "0",
+        "--rate-limit-points-per-s",
+        "0",
+    ])
     .env("PITWALL_LOG", "warn")
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::inherit());

@@ -252,6 +252,8 @@ pub struct ServeArgs {
     pub model: Option<PathBuf>,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub network: crate::network_args::NetworkArgs,
 }
 
 /// Access control flags (README: "Running it on a network").
@@ -368,6 +370,7 @@ impl ServeArgs {
             c.model = Some(m.clone());
         }
         self.auth.apply(&mut c.auth);
+        self.network.apply(&mut c);
         c.validate()?;
         Ok(c)
     }

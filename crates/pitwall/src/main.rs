@@ -12,6 +12,7 @@ mod import_report;
 mod keys_cmd;
 mod lap_logs;
 mod model_cmd;
+mod network_args;
 mod parquet_out;
 mod race_cmd;
 mod replay;
@@ -155,8 +156,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// The one machine-readable line (`serve`, `demo`, `replay --embedded`) by which scripts, tests
 /// and `pitwall bench` find the bound ports.
 pub(crate) fn print_listening(running: &server::Running) {
+    let scheme = match running.state.config.tls_cert {
+        Some(_) => "https",
+        None => "http",
+    };
     println!(
-        "pitwall listening http={} udp={} dashboard=http://{}/",
+        "pitwall listening http={} udp={} dashboard={scheme}://{}/",
         running.http_addr,
         running
             .udp_addr

@@ -81,6 +81,30 @@ pub struct Config {
     pub model: Option<PathBuf>,
     /// Access control (`[auth]`): API keys, JWT, the UDP allow-list; see `crate::auth`.
     pub auth: crate::auth::AuthConfig,
+    /// API requests a minute per client (IP address, or API key), 0 = no limit.
+    pub rate_limit_rest_per_min: u32,
+    /// Telemetry points a second per source (HTTP client or UDP sender IP), 0 = no limit.
+    pub rate_limit_points_per_s: u32,
+    /// Most clients each rate limiter keeps a bucket for (memory bound).
+    pub rate_limit_max_clients: usize,
+    /// TLS certificate chain (PEM) for HTTPS and WSS; with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1); with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Origins allowed to call the API from a browser (CORS); empty = none (CORS off); `*` = any.
+    pub cors_origins: Vec<String>,
+    /// Webhooks for coaching alerts, pit-window changes and session events.
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
+    /// HMAC-SHA256 secret signing the hooks that have no `secret` of their own.
+    pub webhook_secret: Option<String>,
+    /// Events waiting per hook before new ones are dropped (counted).
+    pub webhook_queue: usize,
+    /// Attempts per event (the first included) before it counts as failed.
+    pub webhook_max_attempts: u32,
+    /// Wait before the first retry, doubled at each retry (at most 60 s), ms.
+    pub webhook_backoff_ms: u64,
+    /// Time allowed for one delivery, ms.
+    pub webhook_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -113,6 +137,18 @@ impl Default for Config {
             strategy_seed: 2026,
             model: None,
             auth: crate::auth::AuthConfig::default(),
+            rate_limit_rest_per_min: 100,
+            rate_limit_points_per_s: 10_000,
+            rate_limit_max_clients: 100_000,
+            tls_cert: None,
+            tls_key: None,
+            cors_origins: Vec::new(),
+            webhooks: Vec::new(),
+            webhook_secret: None,
+            webhook_queue: 1000,
+            webhook_max_attempts: 5,
+            webhook_backoff_ms: 500,
+            webhook_timeout_ms: 10_000,
         }
     }
 }
@@ -191,7 +227,10 @@ impl Config {
                 reason: "needs a Redis bus (--bus redis://HOST:PORT) that the workers share".into(),
             });
         }
-        let positive: [(&'static str, u64); 13] = [
+        crate::tls::validate(self)?;
+        crate::security::validate_cors(&self.cors_origins)?;
+        crate::webhooks::validate(&self.webhooks)?;
+        let positive: [(&'static str, u64); 17] = [
             ("bus_partitions", self.bus_partitions as u64),
             ("bus_stream_cap", self.bus_stream_cap),
             (
@@ -208,6 +247,10 @@ impl Config {
             ("ws_keepalive_s", self.ws_keepalive_s),
             ("store_flush_ms", self.store_flush_ms),
             ("store_batch_max", self.store_batch_max as u64),
+            ("rate_limit_max_clients", self.rate_limit_max_clients as u64),
+            ("webhook_queue", self.webhook_queue as u64),
+            ("webhook_max_attempts", u64::from(self.webhook_max_attempts)),
+            ("webhook_timeout_ms", self.webhook_timeout_ms),
         ];
         for (field, v) in positive {
             if v == 0 {

@@ -161,7 +161,7 @@ pub struct SessionSummary {
 pub struct ApiDoc;
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/telemetry/ingest", post(ingest))
         .route("/api/ingest", post(ingest))
         .route("/api/sessions", get(sessions))
@@ -206,13 +206,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/assets/{*file}", get(asset))
         .route("/ws/realtime", get(ws_upgrade))
         .fallback(not_found)
+        // Rate limits (REST requests per client), keyed on the API key or JWT subject that
+        // the access check below (outer, so it runs first) puts in the request.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::rest_limit,
+        ))
         // Access control: one check per request, by matched route (crate::auth::routes).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require,
         ))
         .layer(axum::middleware::map_response(json_errors))
-        .with_state(state)
+        .layer(axum::middleware::map_response(crate::security::headers));
+    let router = match crate::security::cors(&state.config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 /// One live worker (or server) of the Redis bus, as its last heartbeat said.
@@ -405,11 +416,13 @@ async fn read_body_capped(body: axum::body::Body, limit: usize) -> Option<Bytes>
         (status = 400, description = "Body unreadable (not JSON, not UTF-8, empty)", body = ErrorBody),
         (status = 413, description = "Body over the configured limit, or more valid points than the ingest queue holds", body = ErrorBody),
         (status = 415, description = "Content type not JSON or NDJSON", body = ErrorBody),
+        (status = 429, description = "Over this source's points-per-second limit (nothing accepted; see Retry-After)", body = ErrorBody),
         (status = 503, description = "The ingest queue is full: nothing of this body was kept; send it again after Retry-After seconds", body = ErrorBody),
     )
 )]
 pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let headers = req.headers().clone();
+    let client = crate::limits::client_key(&req);
     let ndjson = match content_kind(&headers) {
         Ok(n) => n,
         Err(resp) => {
@@ -474,6 +487,9 @@ pub async fn ingest(State(st): State<Arc<AppState>>, req: Request) -> Response {
                 parsed.samples.len()
             ),
         );
+    }
+    if let Some(refused) = crate::limits::ingest_refused(&st, &client, parsed.total as u64) {
+        return refused;
     }
     let crate::Accepted { accepted, rejected } = match st.accept_or_busy("http", parsed) {
         Ok(a) => a,
@@ -744,7 +760,7 @@ async fn dashboard() -> Html<&'static str> {
     Html(include_str!("../assets/dashboard/index.html"))
 }
 
-/// The dashboard's static files, embedded: (URL path under /assets/, content type, bytes).
+/// The dashboard's and `/docs`' static files, embedded: (URL path under /assets/, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "app.js",
@@ -755,6 +771,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "app.css",
         "text/css; charset=utf-8",
         include_bytes!("../assets/dashboard/app.css"),
+    ),
+    (
+        "docs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/docs.js"),
+    ),
+    (
+        "docs.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/docs.css"),
     ),
     (
         "vendor/uPlot.iife.min.js",

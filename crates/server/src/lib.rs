@@ -19,11 +19,15 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod ring;
+pub mod security;
 pub mod stage;
 pub mod stored;
+pub mod tls;
 pub mod udp;
+pub mod webhooks;
 pub mod workers;
 pub mod ws;
 
@@ -59,6 +63,8 @@ pub struct AppState {
     pub hub: Arc<ws::Hub>,
     /// Access control: keys, JWT, roles, the UDP allow-list (its own store connection).
     pub auth: Arc<auth::Auth>,
+    /// Rate limits per client (REST requests, telemetry points).
+    pub limits: limits::Limits,
     /// A read connection for queries (the writer has its own).
     pub reader: Arc<Mutex<Store>>,
     writer_alive: Arc<AtomicBool>,
@@ -219,11 +225,17 @@ pub struct Running {
     store_thread: Option<std::thread::JoinHandle<()>>,
     analysis_thread: Option<std::thread::JoinHandle<()>>,
     heartbeat_task: Option<tokio::task::JoinHandle<()>>,
+    webhooks_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the store, binds the sockets and starts every task.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
+    // TLS files are read first: a bad file stops the start with its reason.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::load(cert, key)?),
+        _ => None,
+    };
     let metrics = Arc::new(Metrics::new());
     let location = config.store_location();
     let local_stages = !config.workers;
@@ -298,6 +310,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         (None, None)
     };
+    // One `webhooks` group for every server of a Redis bus: each event is sent once.
+    let webhook_subs = if config.webhooks.is_empty() {
+        None
+    } else {
+        let sessions = config
+            .webhooks
+            .iter()
+            .any(|h| h.wants(webhooks::EventKind::Session));
+        Some((
+            bus.subscribe(Topic::Insights, "webhooks").await?,
+            match sessions {
+                true => Some(bus.subscribe(Topic::Telemetry, "webhooks").await?),
+                false => None,
+            },
+        ))
+    };
     let ws_tel = bus.subscribe(Topic::Telemetry, &own("ws")).await?;
     let ws_ins = bus.subscribe(Topic::Insights, &own("ws")).await?;
     let mut cache_sub = bus.subscribe(Topic::Insights, &own("cache")).await?;
@@ -314,6 +342,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         insights_seen: std::sync::atomic::AtomicU64::new(0),
         hub: hub.clone(),
         auth: auth.clone(),
+        limits: limits::Limits::from_config(&config),
         reader,
         writer_alive: writer_alive.clone(),
         seen: seen.clone(),
@@ -411,14 +440,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let shutdown = async move {
                 let _ = stop.wait_for(|v| *v).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
+            if let Err(e) = tls::serve(listener, tls, app, shutdown).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         })
     };
+    let webhooks_task = webhook_subs
+        .map(|(ins, tel)| tokio::spawn(webhooks::run(config.clone(), ins, tel, metrics.clone())));
     let udp_shown = udp_addr.map_or_else(|| "off".to_string(), |a| a.to_string());
     tracing::info!(http = %http_addr, udp = %udp_shown, store = %location, "PitWall serving");
     Ok(Running {
@@ -433,6 +461,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store_thread,
         analysis_thread,
         heartbeat_task,
+        webhooks_task,
     })
 }
 
@@ -452,6 +481,17 @@ impl Running {
         self.state.bus.close();
         let _ = self.hub_task.await;
         let _ = http.await;
+        // Webhooks get a bounded time to send what they hold.
+        if let Some(t) = self.webhooks_task {
+            let abort = t.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
+                abort.abort();
+                tracing::warn!("webhooks still sending at shutdown: the rest is dropped");
+            }
+        }
         if let Some(analysis_thread) = self.analysis_thread {
             tokio::task::spawn_blocking(move || analysis_thread.join())
                 .await?

@@ -41,6 +41,15 @@ pub struct Metrics {
     pub agent_pending: IntGaugeVec,
     pub agent_lag_ms: IntGaugeVec,
     pub agent_partitions: IntGaugeVec,
+    /// Requests answered 429 by a rate limit, by kind (`rest`, `points`).
+    pub rate_limited: IntCounterVec,
+    /// Telemetry points refused (HTTP) or dropped (UDP) by the points limit, by source.
+    pub rate_limited_points: IntCounterVec,
+    /// Webhook events by hook (its index in the configuration) and outcome (`delivered`,
+    /// `failed` after the last attempt or a refusal, `dropped` on a full queue).
+    pub webhook_events: IntCounterVec,
+    /// Webhook deliveries tried again, by hook.
+    pub webhook_retries: IntCounterVec,
     limiter: Mutex<HashMap<&'static str, (Instant, u64)>>,
 }
 
@@ -182,6 +191,30 @@ impl Metrics {
                 "pitwall_agent_partitions",
                 "Telemetry partitions a live worker holds a lease on.",
                 &["id", "role"],
+            ),
+            rate_limited: counter_vec(
+                &r,
+                "pitwall_rate_limited_total",
+                "Requests answered 429 by a rate limit, by kind (rest: API requests per client, points: telemetry points per source).",
+                &["kind"],
+            ),
+            rate_limited_points: counter_vec(
+                &r,
+                "pitwall_rate_limited_points_total",
+                "Telemetry points refused (HTTP, answered 429) or dropped (UDP) by the points-per-second limit, by source.",
+                &["source"],
+            ),
+            webhook_events: counter_vec(
+                &r,
+                "pitwall_webhook_events_total",
+                "Webhook events by hook (index in the configuration) and outcome: delivered, failed (refused or out of attempts), dropped (queue full).",
+                &["hook", "outcome"],
+            ),
+            webhook_retries: counter_vec(
+                &r,
+                "pitwall_webhook_retries_total",
+                "Webhook deliveries tried again after a failure, by hook.",
+                &["hook"],
             ),
             coaching_alerts,
             stage_seconds,

@@ -74,7 +74,7 @@ fn handle(
         out.clear();
         match f1.push_into(d, out) {
             Ok(()) => {
-                if !out.is_empty() {
+                if !out.is_empty() && crate::limits::udp_allowed(state, from, out.len()) {
                     state.ingest_samples("f1", std::mem::take(out));
                 }
             }
@@ -91,7 +91,9 @@ fn handle(
     let now = crate::ring::unix_ns_now() as f64 / 1e9;
     match telemetry::parse_body(d, false, now) {
         Ok(batch) => {
-            state.accept("udp", batch);
+            if crate::limits::udp_allowed(state, from, batch.total) {
+                state.accept("udp", batch);
+            }
         }
         Err(e) => DatagramRejected {
             reason: e.code(),

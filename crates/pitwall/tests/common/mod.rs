@@ -56,6 +56,10 @@ impl Server {
             ])
             .arg(data_dir)
             .args(extra)
+            // The tests hammer loopback: rate limits off unless a test sets them (flags and
+            // `env` override these).
+            .env("PITWALL_RATE_LIMIT_REST_PER_MIN", "0")
+            .env("PITWALL_RATE_LIMIT_POINTS_PER_S", "0")
             .envs(env.iter().copied())
             .env("PITWALL_LOG", "warn")
             .stdout(Stdio::piped())

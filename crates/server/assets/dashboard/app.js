@@ -828,7 +828,7 @@
         for (const p of plans) {
           const dist = Array.isArray(p.position_distribution) ? p.position_distribution : [];
           const mx = Math.max(1e-9, ...dist.map((x) => num(x) ?? 0));
-          const bars = dist.map((x, k) => `<i class="${k === 0 ? "p1" : ""}" style="height:${(((num(x) ?? 0) / mx) * 100).toFixed(0)}%" title="P${k + 1}: ${((num(x) ?? 0) * 100).toFixed(1)}%"></i>`).join("");
+          const bars = dist.map((x, k) => `<i class="${k === 0 ? "p1" : ""}" data-h="${(((num(x) ?? 0) / mx) * 100).toFixed(0)}" title="P${k + 1}: ${((num(x) ?? 0) * 100).toFixed(1)}%"></i>`).join("");
           const best = p.name === pw.best_plan ? "bestplan" : "";
           h += `<tr class="${best}"><td title="pit laps: ${esc((p.pit_laps || []).join(", ") || "none")}">${esc(p.name ?? "?")}</td>` +
             `<td>${num(p.expected_position) != null ? p.expected_position.toFixed(1) : "—"}</td>` +
@@ -840,6 +840,8 @@
       }
       h += `<div class="muted">${pw.best_plan ? `best plan: ${esc(pw.best_plan)}` : ""}${num(pw.as_of_lap) != null ? ` · as of lap ${pw.as_of_lap}` : ""}${num(pw.races_simulated) != null ? ` · ${pw.races_simulated} races simulated` : ""}</div>`;
       pit.innerHTML = h;
+      // Bar heights through the CSSOM: the page's CSP allows no inline style attributes.
+      for (const i of pit.querySelectorAll("i[data-h]")) i.style.height = `${i.dataset.h}%`;
     }
 
     // Radio: the three sentences, and the button that speaks them.

@@ -424,6 +424,9 @@ pub async fn require(State(st): State<Arc<AppState>>, mut req: Request, next: Ne
     if who.role < Some(need) {
         return forbidden(need, &who);
     }
+    // The rate limits key on who this is rather than on the address it comes from.
+    req.extensions_mut()
+        .insert(crate::limits::ClientKey(who.actor.to_string()));
     req.extensions_mut().insert(who);
     next.run(req).await
 }
