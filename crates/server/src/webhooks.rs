@@ -17,9 +17,7 @@ use crate::metrics::Metrics;
 use crate::Config;
 use analysis::{Call, PitWindow, WindowStatus};
 use bus::{Message, Subscription};
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,19 +140,15 @@ impl Event {
     }
 }
 
-/// `sha256=HEX`: the HMAC-SHA256 of `body` under `secret`.
+/// `sha256=HEX`: the HMAC-SHA256 of `body` under `secret` (ring's, as the API keys' hashes).
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    // HMAC takes a key of any length: this cannot fail.
-    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    let bytes = mac.finalize().into_bytes();
+    use std::fmt::Write as _;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, body);
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256=");
-    for b in bytes.iter() {
-        out.push_str(&format!("{b:02x}"));
+    for b in tag.as_ref() {
+        let _ = write!(out, "{b:02x}");
     }
     out
 }
