@@ -176,15 +176,18 @@ done
 [ -n "$READY_MS" ] || { podman logs "$NAME" 2>&1 | tail -30 >&2; fail "/ready never answered 200 on $BASE"; }
 say "ready ${READY_MS} ms after podman run (http 127.0.0.1:$HTTP_PORT, udp 127.0.0.1:$UDP_PORT)"
 
-curl -fsS -m 5 "$BASE/health" | grep -q '"ok":true' || fail "/health is not ok"
-curl -fsS -m 5 "$BASE/ready" | grep -q '"ready":true' || fail "/ready is not ready"
+# Whole bodies first: `curl | grep -q` fails under pipefail when grep stops reading early.
+get() { curl -fsS -m 5 "$BASE$1"; }
+case "$(get /health)" in *'"ok":true'*) ;; *) fail "/health is not ok" ;; esac
+case "$(get /ready)" in *'"ready":true'*) ;; *) fail "/ready is not ready" ;; esac
 python3 scripts/ws_probe.py 127.0.0.1 "$HTTP_PORT" --type telemetry_update --timeout 30 >"$OUT/ws.txt" \
   || fail "no telemetry_update on the WebSocket"
 say "WebSocket: $(cut -c1-90 "$OUT/ws.txt")..."
-curl -fsS -m 5 "$BASE/" | grep -qi '<html' || fail "the dashboard page is not served"
-curl -fsS -m 5 -o /dev/null "$BASE/assets/app.js" || fail "the dashboard's app.js is not served"
+PAGE=$(get /) || fail "the dashboard page is not served"
+case "$PAGE" in *'<html'*|*'<HTML'*) ;; *) fail "/ is not the dashboard page" ;; esac
+get /assets/app.js >/dev/null || fail "the dashboard's app.js is not served"
 # One JSON point over UDP, counted as accepted on /metrics.
-udp_accepted() { curl -fsS -m 5 "$BASE/metrics" | awk '/^pitwall_points_accepted_total\{source="udp"\}/ {print $2}'; }
+udp_accepted() { get /metrics | awk '/^pitwall_points_accepted_total\{source="udp"\}/ {print $2}'; }
 before=$(udp_accepted); before=${before:-0}
 python3 - "$UDP_PORT" <<'PY'
 import json, socket, sys
