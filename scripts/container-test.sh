@@ -158,7 +158,7 @@ free_port() { python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, get
 HTTP_PORT=$(free_port SOCK_STREAM)
 UDP_PORT=$(free_port SOCK_DGRAM)
 NAME="pitwall-ctest-$$"
-cleanup() { podman rm -f "$NAME" >/dev/null 2>&1 || true; }
+cleanup() { podman rm -f -v "$NAME" >/dev/null 2>&1 || true; }
 : >"$OUT/podman.log"  # podman's complaints about the systemd timer of health checks go here
 trap cleanup EXIT
 t0=$(now_ms)
