@@ -3,8 +3,10 @@
 # Debian's prometheus package, Chromium, Node and redis-server from Debian (the Redis bus
 # tests start their own on free ports), schemathesis and the F1 game
 # codec from PyPI, playwright-core from npm, cargo-deny from crates.io), then checks the
-# dependencies' licences, runs rustfmt, clippy, every Rust test,
-# schemathesis against a live server, and the dashboard in a real browser.
+# dependencies' licences, runs rustfmt, clippy, every Rust test, schemathesis against a live
+# server, the dashboard in a real browser, the deployment files (hadolint, podman-compose,
+# kubernetes-validate, checkov) and the container image (podman, buildah, runc, debootstrap
+# from Debian).
 #
 # Usage: scripts/test.sh            (from the repository root; ../shared must be beside it)
 # Env:   PITWALL_SHARED  where shared/ is (default ../shared)
@@ -21,6 +23,10 @@ command -v promtool >/dev/null 2>&1 || NEED="$NEED prometheus"
 [ -x /usr/bin/chromium ] || NEED="$NEED chromium"
 command -v node >/dev/null 2>&1 || NEED="$NEED nodejs npm"
 command -v redis-server >/dev/null 2>&1 || NEED="$NEED redis-server"
+for t in podman buildah runc debootstrap; do command -v $t >/dev/null 2>&1 || NEED="$NEED $t"; done
+command -v newuidmap >/dev/null 2>&1 || NEED="$NEED uidmap"
+[ -e /usr/lib/cni/portmap ] || NEED="$NEED containernetworking-plugins"
+command -v iptables >/dev/null 2>&1 || NEED="$NEED iptables"
 if [ -n "$NEED" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -74,6 +80,19 @@ scripts/schemathesis.sh
 
 step "dashboard in headless Chromium (playwright-core)"
 PITWALL_BIN=${PITWALL_BIN:-target/debug/pitwall} PITWALL_EXPECT_INSIGHTS=1 scripts/browser-test.sh
+
+step "deployment files: hadolint, podman-compose config, kubernetes-validate, checkov"
+PITWALL_BIN=${PITWALL_BIN:-target/debug/pitwall} scripts/deploy-check.sh
+
+step "container image: build, pitwall demo in podman, checked from the host"
+# The image is built around the debug binary the tests above built (build argument BINARY):
+# compiling the workspace in the image's build stage would add 5 to 30 minutes to CI.
+# PITWALL_CONTAINER_SELF_CONTAINED=1 runs the default, self-contained build instead.
+if [ "${PITWALL_CONTAINER_SELF_CONTAINED:-0}" = 1 ]; then
+  scripts/container-test.sh
+else
+  scripts/container-test.sh --binary "${PITWALL_BIN:-target/debug/pitwall}"
+fi
 
 echo
 echo "all tests passed"

@@ -6,10 +6,19 @@ use server::{Config, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// `pitwall --version`: the crate version and the git commit it was built from (build.rs;
+/// "unknown" when built outside git without `PITWALL_GIT_COMMIT`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PITWALL_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "pitwall",
-    version,
+    version = VERSION,
     about = "Real-time race strategy and tire intelligence",
     long_about = "PitWall ingests live telemetry from many cars (HTTP/WebSocket JSON, UDP JSON, the F1 game's UDP \
                   packets), stores it, and streams it to a live dashboard.\n\n\
