@@ -26,7 +26,8 @@ ADDR=$(grep -o 'http=[^ ]*' "$OUT" | cut -d= -f2)
 [ -n "$ADDR" ] || { echo "server did not start"; cat "$DIR.log"; exit 1; }
 # Run from the throwaway directory: no example database carries over between runs, so a run is
 # a function of the seed alone, the same here and in CI.
-(cd "$DIR" && "$PY/bin/schemathesis" run "http://$ADDR/api/openapi.json" \
+CONF="$(pwd)/scripts/schemathesis.toml"
+(cd "$DIR" && "$PY/bin/schemathesis" --config-file "$CONF" run "http://$ADDR/api/openapi.json" \
   --checks all --exclude-checks negative_data_rejection,ignored_auth \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-150}" --seed 20261126 \
   --suppress-health-check all)
