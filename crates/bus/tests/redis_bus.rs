@@ -465,18 +465,16 @@ async fn an_expired_lease_hands_the_partition_and_its_pending_entries_to_the_sur
         let url = server.url();
         async move {
             let mut conn = raw(&url).await;
-            let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
                 .arg("GROUPS")
                 .arg(&key)
                 .query_async(&mut conn)
                 .await
                 .unwrap();
             groups
-                .iter()
-                .filter_map(|g| match g.get("name") {
-                    Some(redis::Value::BulkString(b)) => String::from_utf8(b.clone()).ok(),
-                    _ => None,
-                })
+                .groups
+                .into_iter()
+                .map(|g| g.name)
                 .collect::<Vec<_>>()
         }
     };

@@ -868,6 +868,20 @@ async fn health_loop(
     }
 }
 
+/// The consumer groups of stream `key` (XINFO GROUPS); `None` when the stream does not exist yet
+/// or the call failed (the callers' loops go on to the next stream).
+pub(crate) async fn stream_groups<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+) -> Option<redis::streams::StreamInfoGroupsReply> {
+    redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .ok()
+}
+
 /// The largest number of entries a live consumer group has not yet been delivered, over the
 /// telemetry streams (a group is live while a consumer of it read within `worker_ttl_ms`).
 async fn live_telemetry_lag(shared: &Shared, link: &Link) -> Result<u64, BusError> {
@@ -875,12 +889,9 @@ async fn live_telemetry_lag(shared: &Shared, link: &Link) -> Result<u64, BusErro
     let live_ms = shared.cfg.worker_ttl_ms.max(1) as usize;
     let mut worst = 0u64;
     for key in shared.keys.streams(Topic::Telemetry) {
-        let r: Result<redis::streams::StreamInfoGroupsReply, _> = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await;
-        let Ok(r) = r else { continue };
+        let Some(r) = stream_groups(&mut conn, &key).await else {
+            continue;
+        };
         for g in r.groups {
             let Some(lag) = g.lag else { continue };
             if lag == 0 || (lag as u64) <= worst || g.consumers == 0 {
@@ -910,12 +921,9 @@ async fn read_backlog(
     let mut out: Vec<(Topic, String, usize)> = Vec::new();
     for topic in Topic::ALL {
         for key in shared.keys.streams(topic) {
-            let r: Result<redis::streams::StreamInfoGroupsReply, _> = redis::cmd("XINFO")
-                .arg("GROUPS")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await;
-            let Ok(r) = r else { continue };
+            let Some(r) = stream_groups(&mut conn, &key).await else {
+                continue;
+            };
             for g in r.groups {
                 let n = g.pending + g.lag.unwrap_or(0);
                 match out

@@ -181,24 +181,12 @@ impl RedisBus {
         };
         for topic in crate::Topic::ALL {
             for key in self.stream_keys(topic) {
-                let groups: Vec<HashMap<String, redis::Value>> = match redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                {
-                    Ok(g) => g,
-                    // No such stream yet: nothing to reap.
-                    Err(_) => continue,
+                // No such stream yet: nothing to reap.
+                let Some(groups) = super::stream_groups(&mut conn, &key).await else {
+                    continue;
                 };
-                for g in groups {
-                    let Some(name) = g.get("name").and_then(|v| match v {
-                        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-                        redis::Value::SimpleString(s) => Some(s.clone()),
-                        _ => None,
-                    }) else {
-                        continue;
-                    };
+                for g in groups.groups {
+                    let name = g.name;
                     let owned_by_gone = name
                         .split_once('-')
                         .is_some_and(|(_, owner)| gone.iter().any(|id| id == owner));
