@@ -37,10 +37,7 @@ pub struct KeyStoreArgs {
 
 impl KeyStoreArgs {
     fn open(&self) -> anyhow::Result<store::Store> {
-        let location = match self.store.as_deref().map(str::trim) {
-            Some(s) if !s.is_empty() => store::StoreLocation::parse(s),
-            _ => store::StoreLocation::Sqlite(self.data_dir.clone()),
-        };
+        let location = store::StoreLocation::or_data_dir(self.store.as_deref(), &self.data_dir);
         store::Store::open_location(&location)
             .with_context(|| format!("opening the store at {location}"))
     }

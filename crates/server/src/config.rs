@@ -177,10 +177,7 @@ impl Config {
     /// Where the store lives: `store` when set (a `postgres://` URL, or a directory),
     /// else SQLite under `data_dir`.
     pub fn store_location(&self) -> store::StoreLocation {
-        match self.store.as_deref().map(str::trim) {
-            Some(s) if !s.is_empty() => store::StoreLocation::parse(s),
-            _ => store::StoreLocation::Sqlite(self.data_dir.clone()),
-        }
+        store::StoreLocation::or_data_dir(self.store.as_deref(), &self.data_dir)
     }
 
     /// Reads a TOML file over the defaults.

@@ -131,6 +131,15 @@ impl StoreLocation {
         }
     }
 
+    /// The store a process was told of: `store` when given and not blank (a `postgres://` URL,
+    /// or a directory), else SQLite under `data_dir`.
+    pub fn or_data_dir(store: Option<&str>, data_dir: &std::path::Path) -> StoreLocation {
+        match store.map(str::trim) {
+            Some(s) if !s.is_empty() => StoreLocation::parse(s),
+            _ => StoreLocation::Sqlite(data_dir.to_path_buf()),
+        }
+    }
+
     /// Whether this is a PostgreSQL location.
     pub fn is_postgres(&self) -> bool {
         matches!(self, StoreLocation::Postgres(_))
