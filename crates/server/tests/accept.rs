@@ -3,13 +3,8 @@
 
 use std::time::Duration;
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+mod support;
+use support::metric;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_source_counts_the_same_way() {

@@ -10,6 +10,9 @@ use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use server::auth::{AuthConfig, Role};
 use std::time::Duration;
 
+mod support;
+use support::metric;
+
 const SECRET: &str = "test-secret-of-the-identity-provider-0123456789";
 
 struct Srv {
@@ -449,14 +452,6 @@ async fn the_store_holds_no_key_in_clear() {
         !has(&secret.as_bytes()[..16]),
         "part of the key's secret is in the store"
     );
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// A datagram from outside `--udp-allow` is dropped and counted; the point is not ingested.

@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::metric;
+
 async fn start(dir: &std::path::Path, f: impl FnOnce(&mut server::Config)) -> server::Running {
     let mut config = server::Config {
         http: "127.0.0.1:0".parse().expect("addr"),
@@ -22,13 +25,6 @@ async fn start(dir: &std::path::Path, f: impl FnOnce(&mut server::Config)) -> se
     };
     f(&mut config);
     server::start(config).await.expect("start")
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 async fn metrics(base: &str) -> String {
